@@ -1,0 +1,58 @@
+//! A stored clip as every client sees it (SPEC §2 `Clip`).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who sent a clip. The id is server-issued, so nobody can post as someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub id: String,
+    pub name: String,
+}
+
+/// The description of one clip: sent in `messageack`, `message` and the replay, and kept
+/// in the store beside the GIF.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clip {
+    /// Time-ordered (UUIDv7), so the store's key order is creation order.
+    pub key: Uuid,
+    /// The sender's own correlation id, echoed back.
+    pub id: Option<String>,
+    pub author: Author,
+    /// Plain text, never HTML.
+    pub message: String,
+    /// Where the GIF is served: `/clips/<key>.gif`.
+    pub clip: String,
+    pub width: u16,
+    pub height: u16,
+    pub frames: usize,
+    pub delay_ms: u64,
+    pub bytes: usize,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Milliseconds since the Unix epoch; the clip is gone from then on.
+    pub expires_at: u64,
+}
+
+impl Clip {
+    pub fn url(key: Uuid) -> String {
+        format!("/clips/{key}.gif")
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at <= now_ms
+    }
+
+    /// Whole seconds until the clip expires, for `Cache-Control: max-age`.
+    pub fn seconds_left(&self, now_ms: u64) -> u64 {
+        self.expires_at.saturating_sub(now_ms) / 1000
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp clients see.
+pub fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,105 @@
+//! The one error type a client can be told about (SPEC §5).
+//!
+//! Every failure of the clip path ends as a [`ClipError`]. Its [`code`](ClipError::code) is
+//! the stable machine-readable string; its `Display` text is a sentence a person can act
+//! on. Internal causes are logged where they happen and never sent.
+
+use serde::Serialize;
+
+/// Why a `message` was refused. The variants are exactly the codes of SPEC §5.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClipError {
+    #[error("the message must be an object with a `frames` array and a `message` string")]
+    InvalidPayload,
+    #[error("a clip needs between 1 and {max} frames, got {got}")]
+    BadFrameCount { got: usize, max: usize },
+    #[error("{0}")]
+    FrameTooLarge(String),
+    #[error("{0}")]
+    BadFrame(String),
+    #[error("{0}")]
+    BadDimensions(String),
+    #[error("the text is {got} characters long; the limit is {max}")]
+    TextTooLong { got: usize, max: usize },
+    #[error("too many messages; wait a few seconds and try again")]
+    RateLimited,
+    #[error("the server is busy making other clips; try again")]
+    Busy,
+    #[error("something went wrong on the server; try again")]
+    Internal,
+}
+
+impl ClipError {
+    /// The stable code clients and metrics key on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidPayload => "invalid_payload",
+            Self::BadFrameCount { .. } => "bad_frame_count",
+            Self::FrameTooLarge(_) => "frame_too_large",
+            Self::BadFrame(_) => "bad_frame",
+            Self::BadDimensions(_) => "bad_dimensions",
+            Self::TextTooLong { .. } => "text_too_long",
+            Self::RateLimited => "rate_limited",
+            Self::Busy => "busy",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Every code, so metrics can show a zero for codes that never happened.
+    pub const CODES: [&'static str; 9] = [
+        "invalid_payload",
+        "bad_frame_count",
+        "frame_too_large",
+        "bad_frame",
+        "bad_dimensions",
+        "text_too_long",
+        "rate_limited",
+        "busy",
+        "internal",
+    ];
+
+    /// The `{ code, message }` object sent to the client.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// What a client is told about a failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_lists_every_variant() {
+        let all = [
+            ClipError::InvalidPayload,
+            ClipError::BadFrameCount { got: 0, max: 10 },
+            ClipError::FrameTooLarge(String::new()),
+            ClipError::BadFrame(String::new()),
+            ClipError::BadDimensions(String::new()),
+            ClipError::TextTooLong { got: 251, max: 250 },
+            ClipError::RateLimited,
+            ClipError::Busy,
+            ClipError::Internal,
+        ];
+        let codes: Vec<_> = all.iter().map(ClipError::code).collect();
+        assert_eq!(codes, ClipError::CODES);
+    }
+
+    #[test]
+    fn internal_says_nothing_about_the_cause() {
+        assert_eq!(
+            ClipError::Internal.body().message,
+            "something went wrong on the server; try again"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The HTTP routes of SPEC §4. Socket.IO is mounted beside them in [`crate::server`].
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use uuid::Uuid;
+
+use crate::clip::{Clip, now_ms};
+use crate::server::App;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(chat_page))
+        .route("/live", get(live_page))
+        .route("/clips/{file}", get(clip_gif))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(get(public_file))
+}
+
+/// An HTTP failure: the client learns the status, the log learns the cause.
+pub enum HttpError {
+    NotFound,
+    Internal(String),
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for HttpError {
+    fn from(error: E) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    /// Rendered into the page so the first paint already shows the recent clips.
+    clips: Vec<Clip>,
+}
+
+async fn chat_page(State(app): State<App>) -> Result<Html<String>, HttpError> {
+    let clips = app.store.recent(app.config.replay, now_ms())?;
+    Ok(Html(ChatPage { clips }.render()?))
+}
+
+/// The live room's state arrives over the socket, so its page is the same for everyone.
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LivePage;
+
+async fn live_page() -> Result<Html<String>, HttpError> {
+    Ok(Html(LivePage.render()?))
+}
+
+/// `/clips/<key>.gif`: anything that is not a UUID followed by `.gif` is simply unknown.
+async fn clip_gif(
+    State(app): State<App>,
+    Path(file): Path<String>,
+    request_headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let key = file
+        .strip_suffix(".gif")
+        .and_then(|key| Uuid::try_parse(key).ok())
+        .ok_or(HttpError::NotFound)?;
+    let now = now_ms();
+    let (clip, gif) = app.store.gif(key, now)?.ok_or(HttpError::NotFound)?;
+
+    // A key names one GIF forever, so the key is a strong validator.
+    let etag = format!("\"{key}\"");
+    let cache_control = format!("public, max-age={}, immutable", clip.seconds_left(now));
+    let headers = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, cache_control),
+    ];
+    if already_has(&request_headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    let gif_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"))];
+    Ok((headers, gif_type, gif.to_vec()).into_response())
+}
+
+async fn healthz(State(app): State<App>) -> Response {
+    match app.store.check() {
+        Ok(()) => "ok".into_response(),
+        Err(error) => {
+            tracing::error!(%error, "health check: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    app.metrics
+        .clips_stored
+        .set(i64::try_from(app.store.len()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+}
+
+/// The browser assets, built into the binary so it runs from any directory.
+#[derive(rust_embed::Embed)]
+#[folder = "public/"]
+struct PublicFiles;
+
+async fn public_file(uri: Uri, request_headers: HeaderMap) -> Result<Response, HttpError> {
+    let path = uri.path().trim_start_matches('/');
+    let file = PublicFiles::get(path).ok_or(HttpError::NotFound)?;
+    let hash: String = file.metadata.sha256_hash()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let etag = format!("\"{hash}\"");
+    let headers = [
+        (header::ETAG, etag.clone()),
+        // Assets change with each release; the browser revalidates them by ETag.
+        (header::CACHE_CONTROL, "no-cache".to_owned()),
+    ];
+    if already_has(&request_headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    let content_type = [(header::CONTENT_TYPE, file.metadata.mimetype().to_owned())];
+    Ok((headers, content_type, file.data).into_response())
+}
+
+/// Whether the request's `If-None-Match` names `etag`, so a 304 will do.
+fn already_has(request_headers: &HeaderMap, etag: &str) -> bool {
+    request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
+}

@@ -1,0 +1,44 @@
+//! loopchat: a realtime chat where every message is a short looping clip recorded from
+//! the sender's webcam, plus a live room where everyone sees everyone's camera at one
+//! frame a second. The contract is SPEC.md; the README says how to run and test it.
+//!
+//! # Layout
+//!
+//! - [`config`]: the command-line flags and their environment fallbacks.
+//! - [`server`]: wiring — shared state, the router with Socket.IO mounted, shutdown.
+//! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
+//! - [`chat`]: the chat events — connect, `message` → clip, disconnect.
+//! - [`request`]: what a client sends, parsed into types that cannot be invalid.
+//! - [`encode_queue`]: runs the encoder on worker threads behind a bounded queue.
+//! - [`encoder`]: JPEG frames in, looping GIF out; pure and synchronous.
+//! - [`store`]: the sled store of clips, with expiry checked on every read.
+//! - [`sweep`]: the background task that deletes expired clips.
+//! - [`live`]: the live room — who is in it, their latest frames, the relay.
+//! - [`jpeg`]: reading a JPEG's size from its headers.
+//! - [`presence`]: the online count and its coalesced broadcast.
+//! - [`rate_limit`]: the per-socket token bucket for `message`.
+//! - [`names`]: display names, requested or random.
+//! - [`clip`]: the `Clip` every client sees.
+//! - [`error`]: the client-facing error codes.
+//! - [`metrics`]: the Prometheus metrics.
+
+pub mod chat;
+pub mod clip;
+pub mod config;
+pub mod encode_queue;
+pub mod encoder;
+pub mod error;
+pub mod http;
+pub mod jpeg;
+pub mod live;
+pub mod metrics;
+pub mod names;
+pub mod presence;
+pub mod rate_limit;
+pub mod request;
+pub mod server;
+pub mod store;
+pub mod sweep;
+
+pub use config::Config;
+pub use server::run;

@@ -1,0 +1,109 @@
+//! What `/metrics` shows (SPEC §4), in the Prometheus/OpenMetrics text format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::error::ClipError;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+/// Every counter and gauge the server keeps. Cloning shares the values.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Only read when rendering; the metrics below are the handles that update it.
+    registry: std::sync::Arc<Registry>,
+    pub clips_accepted: Counter,
+    clips_rejected: Family<CodeLabel, Counter>,
+    /// Seconds from a clip's JPEGs to its GIF, on a worker thread.
+    pub encode_seconds: Histogram,
+    pub connections: Gauge,
+    pub live_frames_relayed: Counter,
+    live_frames_dropped: Family<CodeLabel, Counter>,
+    /// Set from the store on every scrape: the store is what knows.
+    pub clips_stored: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let clips_accepted = Counter::default();
+        let clips_rejected = Family::<CodeLabel, Counter>::default();
+        // 1 ms … ~1 s: the encoder takes a few ms on a good day, far more under overload.
+        let encode_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 11));
+        let connections = Gauge::default();
+        let live_frames_relayed = Counter::default();
+        let live_frames_dropped = Family::<CodeLabel, Counter>::default();
+        let clips_stored = Gauge::default();
+
+        // Every rejection code shows up from the start, with zero, so dashboards and rate
+        // queries do not have to special-case a code that has not happened yet.
+        for code in ClipError::CODES {
+            let _ = clips_rejected.get_or_create(&CodeLabel { code });
+        }
+
+        let mut registry = Registry::with_prefix("loopchat");
+        registry.register("clips_accepted", "Clips stored and acked", clips_accepted.clone());
+        registry.register("clips_rejected", "Clips refused, by error code", clips_rejected.clone());
+        registry.register("encode_seconds", "Time to turn a clip's JPEGs into a GIF", encode_seconds.clone());
+        registry.register("connections", "Connected Socket.IO clients", connections.clone());
+        registry.register("live_frames_relayed", "Live-room frames relayed to viewers", live_frames_relayed.clone());
+        registry.register("live_frames_dropped", "Live-room frames dropped, by reason", live_frames_dropped.clone());
+        registry.register("clips_stored", "Clips in the store, including expired ones not yet swept", clips_stored.clone());
+
+        Self {
+            registry: std::sync::Arc::new(registry),
+            clips_accepted,
+            clips_rejected,
+            encode_seconds,
+            connections,
+            live_frames_relayed,
+            live_frames_dropped,
+            clips_stored,
+        }
+    }
+
+    pub fn clip_rejected(&self, error: &ClipError) {
+        self.clips_rejected
+            .get_or_create(&CodeLabel { code: error.code() })
+            .inc();
+    }
+
+    pub fn live_frame_dropped(&self, code: &'static str) {
+        self.live_frames_dropped.get_or_create(&CodeLabel { code }).inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_rejection_code_and_counts_them() {
+        let metrics = Metrics::new();
+        metrics.clip_rejected(&ClipError::RateLimited);
+        let text = metrics.render();
+        assert!(text.contains(r#"loopchat_clips_rejected_total{code="rate_limited"} 1"#), "{text}");
+        assert!(text.contains(r#"loopchat_clips_rejected_total{code="busy"} 0"#), "{text}");
+        assert!(text.contains("loopchat_encode_seconds_bucket"), "{text}");
+    }
+}

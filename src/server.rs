@@ -1,0 +1,109 @@
+//! Wiring: the shared state, the axum router with Socket.IO mounted on it, the
+//! background tasks, and graceful shutdown.
+
+use std::sync::Arc;
+
+use axum::Router;
+use socketioxide::{ParserConfig, SocketIo};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::encode_queue::EncodeQueue;
+use crate::live::LiveRoom;
+use crate::metrics::Metrics;
+use crate::presence::Presence;
+use crate::request::MAX_MESSAGE_BYTES;
+use crate::store::Store;
+
+/// The transport-level cap on one incoming message. It sits above the 3 MiB SPEC limit
+/// (plus base64 and packet overhead) so an oversized clip still reaches the handler and
+/// gets a `frame_too_large` answer; anything beyond it is not worth reading at all and
+/// closes the connection.
+const TRANSPORT_LIMIT: usize = MAX_MESSAGE_BYTES + 2 * 1024 * 1024;
+/// Binary attachments one packet may carry: enough for an 11-frame clip to be answered
+/// with `bad_frame_count`, few enough that a packet cannot announce thousands.
+const MAX_ATTACHMENTS: usize = 64;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub encoder: EncodeQueue,
+    pub metrics: Metrics,
+    pub presence: Presence,
+    pub live: LiveRoom,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> Self {
+        let metrics = Metrics::new();
+        Self {
+            encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
+            presence: Presence::new(metrics.connections.clone()),
+            config: Arc::new(config),
+            store,
+            metrics,
+            live: LiveRoom::default(),
+        }
+    }
+}
+
+/// The whole HTTP + Socket.IO service for `app`.
+pub fn router(app: App) -> (Router, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .with_state(app.clone())
+        // Long-polling bodies default to 100 KB, too small for a real clip.
+        .max_payload(TRANSPORT_LIMIT as u64)
+        .ws_max_message_size(TRANSPORT_LIMIT)
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binary_buf_size(TRANSPORT_LIMIT)
+                .max_incoming_binaries(MAX_ATTACHMENTS),
+        )
+        .build_layer();
+    io.ns("/", crate::chat::on_connect);
+    let router = crate::http::routes().with_state(app).layer(layer);
+    (router, io)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting, lets clips in
+/// flight finish (stored, acked and broadcast), closes the sockets and flushes the store.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)?;
+    let app = App::new(config, store.clone());
+    let (router, io) = router(app.clone());
+
+    let stopping = CancellationToken::new();
+    let sweeper = tokio::spawn(crate::sweep::run(
+        store.clone(),
+        app.config.sweep_every,
+        stopping.clone(),
+    ));
+    let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
+
+    let closing = stopping.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing clips in flight");
+            closing.cancel();
+            // Open sockets would keep the server up forever; close them once every clip
+            // in flight has been answered.
+            tokio::spawn(async move {
+                app.encoder.drain().await;
+                io.close().await;
+            });
+        })
+        .await?;
+
+    let _ = tokio::join!(sweeper, presence);
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
