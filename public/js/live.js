@@ -1,0 +1,267 @@
+// The live room page (SPEC §3, §7): everyone in the room as a tile, one picture a second.
+//
+// Joining is automatic and watch-only; "Go live" adds your camera. A tile is made the first
+// time someone is seen (in the join reply, `live:joined`, or a frame) and removed on
+// `live:left`.
+import { cameraProblem, connect, grabJpeg, openCamera, videoReady } from './connection.js';
+
+const WIDTH = 320;
+const HEIGHT = 240;
+const QUALITY = 0.5;
+const FRAME_EVERY_MS = 1000;
+/** A tile whose picture is older than this is shown as paused rather than frozen. */
+const STALE_AFTER_MS = 4000;
+/**
+ * `live:leave` has no reply and the server may handle events of one socket out of order,
+ * so after leaving the page waits this long before joining again to keep watching.
+ */
+const REJOIN_AFTER_MS = 400;
+
+const LIVE_ERRORS = {
+  not_joined: 'You are not in the room yet, so your picture was not shown. Rejoining…',
+  rate_limited: 'Your pictures arrived too quickly; the extra ones were dropped.',
+  frame_too_large: 'A picture from your camera was too large to send.',
+  bad_frame: 'A picture from your camera could not be read.',
+  bad_dimensions: 'Your camera pictures came out at an unexpected size.',
+};
+
+const $ = (id) => document.getElementById(id);
+const grid = $('tiles');
+const template = $('tile-template');
+const goLiveButton = $('go-live');
+const stopButton = $('stop');
+const status = $('live-status');
+const notice = $('live-notice');
+const empty = $('live-empty');
+
+const { socket } = connect();
+/** For tests and the curious: `loopchat.socket` is the live connection. */
+window.loopchat = { socket };
+
+const canvas = document.createElement('canvas');
+canvas.width = WIDTH;
+canvas.height = HEIGHT;
+
+/** @type {Map<string, { item: HTMLLIElement, picture: HTMLImageElement, url: string | null, lastFrame: number }>} */
+const tiles = new Map();
+let myId = null;
+let joined = false;
+let stream = null;
+let camera = null;
+let sender = null;
+let grabbing = false;
+
+// ---- tiles ---------------------------------------------------------------------------
+
+function initials(name) {
+  const letters = name.split(/[^\p{L}\p{N}]+/u).filter(Boolean).map((word) => [...word][0]);
+  return (letters.slice(0, 2).join('') || '?').toUpperCase();
+}
+
+function setTileState(tile, state, words) {
+  tile.item.dataset.state = state;
+  tile.item.querySelector('.tile-state').textContent = words;
+}
+
+/** The tile of participant `id`, made on first sight. */
+function tileFor({ id, name }) {
+  let tile = tiles.get(id);
+  if (!tile) {
+    const item = template.content.firstElementChild.cloneNode(true);
+    item.dataset.id = id;
+    tile = { item, picture: item.querySelector('.tile-picture'), url: null, lastFrame: 0 };
+    tiles.set(id, tile);
+    if (id === myId) {
+      item.classList.add('mine');
+      grid.prepend(item);
+    } else {
+      grid.append(item);
+    }
+    setTileState(tile, 'watching', 'watching');
+  }
+  if (name) {
+    const label = id === myId ? `${name} (you)` : name;
+    tile.item.querySelector('.tile-name').textContent = label;
+    tile.item.querySelector('.tile-avatar').textContent = initials(name);
+    tile.item.setAttribute('aria-label', label);
+    tile.picture.alt = `${name}’s camera`;
+  }
+  updateEmpty();
+  return tile;
+}
+
+function removeTile(id) {
+  const tile = tiles.get(id);
+  if (!tile) return;
+  if (tile.url) URL.revokeObjectURL(tile.url);
+  tile.item.remove();
+  tiles.delete(id);
+  updateEmpty();
+}
+
+function updateEmpty() {
+  const others = [...tiles.keys()].filter((id) => id !== myId).length;
+  empty.hidden = !joined || others > 0;
+  if (joined) {
+    status.textContent = stream
+      ? `You are live. ${others === 1 ? 'One other person is' : `${others} other people are`} in the room.`
+      : `You are watching. ${others === 1 ? 'One other person is' : `${others} other people are`} in the room.`;
+  }
+}
+
+function showFrame(meta, jpeg) {
+  if (!meta?.from || meta.from === myId) return;
+  const tile = tileFor({ id: meta.from, name: meta.name });
+  const previous = tile.url;
+  const url = URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' }));
+  tile.url = url;
+  tile.lastFrame = Date.now();
+  // The old picture stays on screen until the new one has loaded; then it can go.
+  const release = () => { if (previous) URL.revokeObjectURL(previous); };
+  tile.picture.addEventListener('load', release, { once: true });
+  tile.picture.addEventListener('error', release, { once: true });
+  tile.picture.src = url;
+  tile.picture.hidden = false;
+  setTileState(tile, 'live', 'live');
+}
+
+/** Someone whose pictures stopped coming is shown as paused, not as a frozen face. */
+function markStale() {
+  const now = Date.now();
+  for (const [id, tile] of tiles) {
+    if (id !== myId && tile.item.dataset.state === 'live' && now - tile.lastFrame > STALE_AFTER_MS) {
+      setTileState(tile, 'paused', 'paused');
+    }
+  }
+}
+
+// ---- the room ------------------------------------------------------------------------
+
+async function join() {
+  try {
+    const reply = await socket.timeout(10000).emitWithAck('live:join');
+    if (!reply?.ok) throw new Error('refused');
+    joined = true;
+    if (myId && myId !== reply.you.id) removeTile(myId);
+    myId = reply.you.id;
+    const present = new Set([myId, ...reply.participants.map((participant) => participant.id)]);
+    for (const id of [...tiles.keys()]) if (!present.has(id)) removeTile(id);
+    const mine = tileFor(reply.you);
+    if (camera) showOwnCamera(mine);
+    for (const participant of reply.participants) tileFor(participant);
+    goLiveButton.disabled = false;
+    updateEmpty();
+  } catch {
+    if (socket.connected) status.textContent = 'Could not join the live room. Reload the page to try again.';
+  }
+}
+
+function leave() {
+  if (!joined) return;
+  joined = false;
+  socket.emit('live:leave');
+}
+
+socket.on('connect', () => {
+  joined = false;
+  join();
+});
+socket.on('disconnect', () => {
+  joined = false;
+  status.textContent = 'Disconnected from the live room. Reconnecting…';
+});
+socket.on('live:joined', (participant) => tileFor(participant));
+socket.on('live:frame', showFrame);
+socket.on('live:left', ({ id }) => removeTile(id));
+socket.on('live:error', (error) => {
+  notice.textContent = LIVE_ERRORS[error?.code] ?? error?.message ?? 'Something went wrong in the live room.';
+  notice.hidden = false;
+  if (error?.code === 'not_joined' && socket.connected) join();
+});
+
+// ---- your camera ---------------------------------------------------------------------
+
+function showOwnCamera(tile) {
+  tile.item.querySelector('.tile-frame').prepend(camera);
+  setTileState(tile, 'live', 'live');
+}
+
+async function sendFrame() {
+  if (!joined || grabbing || !socket.connected) return;
+  grabbing = true;
+  try {
+    const jpeg = await grabJpeg(camera, canvas, QUALITY);
+    // Volatile: a picture that cannot go now is worthless later, so it is not queued.
+    socket.volatile.emit('live:frame', jpeg);
+  } catch {
+    // One missed picture; the next one comes in a second.
+  } finally {
+    grabbing = false;
+  }
+}
+
+async function goLive() {
+  goLiveButton.disabled = true;
+  notice.hidden = true;
+  status.textContent = 'Starting your camera…';
+  try {
+    stream = await openCamera({ width: { ideal: WIDTH }, height: { ideal: HEIGHT }, facingMode: 'user' });
+    camera = document.createElement('video');
+    camera.className = 'tile-camera';
+    camera.muted = true;
+    camera.playsInline = true;
+    camera.srcObject = stream;
+    await camera.play();
+    await videoReady(camera);
+  } catch (error) {
+    stopCamera();
+    notice.textContent = `${cameraProblem(error)} You can keep watching everyone else.`;
+    notice.hidden = false;
+    goLiveButton.disabled = false;
+    updateEmpty();
+    return;
+  }
+  if (myId && tiles.has(myId)) showOwnCamera(tiles.get(myId));
+  sender = setInterval(sendFrame, FRAME_EVERY_MS);
+  sendFrame();
+  goLiveButton.hidden = true;
+  stopButton.hidden = false;
+  stopButton.focus();
+  updateEmpty();
+}
+
+function stopCamera() {
+  clearInterval(sender);
+  sender = null;
+  stream?.getTracks().forEach((track) => track.stop());
+  stream = null;
+  camera?.remove();
+  camera = null;
+  const mine = myId && tiles.get(myId);
+  if (mine) setTileState(mine, 'watching', 'watching');
+}
+
+/** Stops the camera and leaves, so the others drop your last picture; then watches on. */
+function stopLive() {
+  stopCamera();
+  leave();
+  stopButton.hidden = true;
+  goLiveButton.hidden = false;
+  goLiveButton.disabled = false;
+  goLiveButton.focus();
+  status.textContent = 'You stopped. Rejoining as a watcher…';
+  setTimeout(() => { if (socket.connected) join(); }, REJOIN_AFTER_MS);
+}
+
+goLiveButton.addEventListener('click', goLive);
+stopButton.addEventListener('click', stopLive);
+
+window.addEventListener('pagehide', () => {
+  stopCamera();
+  leave();
+});
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted && socket.connected && !joined) join();
+});
+
+setInterval(markStale, 1000);
