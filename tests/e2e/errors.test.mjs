@@ -1,0 +1,233 @@
+// Every refusal of SPEC §5 that can be provoked from outside (all but `busy` and `internal`),
+// through the official socket.io-client against the real server.
+//
+// The server checks, in this order: the rate limit (a token bucket per socket: 5 in a burst,
+// one back every 4 s, every attempt counts), then invalid_payload, bad_frame_count,
+// frame_too_large, text_too_long, bad_frame, bad_dimensions. So each case is sent by a fresh
+// client, and for each one the suite checks that:
+//   - the ack reply is { ok: false, error: { code, message } } with the exact code, and the
+//     sender gets `messageerror` { id, code, message } with the same code;
+//   - nobody else gets `message`, and nothing was stored (a new client's replay is unchanged,
+//     loopchat_clips_stored is unchanged, loopchat_clips_rejected_total{code} went up by 1);
+//   - the sender stays connected, and a good clip from a fresh client afterwards is acked and
+//     broadcast (to the refused sender too).
+import assert from 'node:assert/strict';
+import {
+  e2e, once, expectNoEvent, sendClip, sendGoodClip, loadFrames, dataUri, patchDimensions, padJpeg,
+  noise, PNG_1x1, metricsText, metricValue, replayKeys, eventually, WAIT_MS,
+} from './helpers.mjs';
+
+const FRAMES = loadFrames();
+const [F1, F2, F3] = FRAMES;
+const ID = 'my-correlation-id';
+
+/** The ten fixtures with frame `index` replaced by `frame`. */
+const tenWith = (index, frame) => FRAMES.map((f, i) => (i === index ? frame : f));
+
+const CASES = [
+  // invalid_payload: not an object, wrong field types, frames missing.
+  { code: 'invalid_payload', what: 'a string payload', payload: 'hello', id: null },
+  { code: 'invalid_payload', what: 'a number payload', payload: 42, id: null },
+  { code: 'invalid_payload', what: 'an array payload', payload: [F1, F2], id: null },
+  { code: 'invalid_payload', what: 'a null payload', payload: null, id: null },
+  { code: 'invalid_payload', what: 'frames missing', payload: { id: ID, message: 'no frames' } },
+  { code: 'invalid_payload', what: 'frames not an array', payload: { id: ID, message: 'x', frames: 'f-1.jpg' } },
+  { code: 'invalid_payload', what: 'message not a string', payload: { id: ID, message: 5, frames: [F1] } },
+  // The id is not a string, so which id is echoed is not asserted.
+  { code: 'invalid_payload', what: 'id not a string', payload: { id: 5, message: 'x', frames: [F1] }, id: undefined },
+  { code: 'invalid_payload', what: 'a frame that is a number', payload: { id: ID, message: '', frames: [F1, 42] } },
+
+  // bad_frame_count: 0 frames or more than 10.
+  { code: 'bad_frame_count', what: 'no frames', payload: { id: ID, message: 'empty', frames: [] } },
+  { code: 'bad_frame_count', what: 'eleven frames', payload: { id: ID, message: 'eleven', frames: [...FRAMES, F1] } },
+
+  // frame_too_large: one frame over 256 KiB, or the whole message over 3 MiB.
+  {
+    code: 'frame_too_large',
+    what: 'one valid JPEG frame of 256 KiB + 1 byte',
+    payload: { id: ID, message: 'big', frames: [F1, padJpeg(F2, 256 * 1024 + 1)] },
+  },
+  {
+    code: 'frame_too_large',
+    what: 'ten data-URI frames of 240 KiB JPEGs (about 3.2 MiB in all)',
+    payload: { id: ID, message: 'huge', frames: FRAMES.map((f) => dataUri(padJpeg(f, 240 * 1024))) },
+  },
+
+  // text_too_long: more than 250 characters once cleaned.
+  { code: 'text_too_long', what: '251 characters', payload: { id: ID, message: 'x'.repeat(251), frames: [F1] } },
+  {
+    code: 'text_too_long',
+    what: '251 characters once control characters are removed and the text is trimmed',
+    payload: { id: ID, message: ` \u0007${'é'.repeat(251)}\n`, frames: [F1] },
+  },
+
+  // bad_frame: not a JPEG, truncated, undecodable, or a data URI that is not image/jpeg base64.
+  { code: 'bad_frame', what: 'PNG bytes', payload: { id: ID, message: 'png', frames: [PNG_1x1] } },
+  { code: 'bad_frame', what: 'random bytes among good frames', payload: { id: ID, message: 'noise', frames: tenWith(4, noise(4700)) } },
+  { code: 'bad_frame', what: 'a data:image/png URI', payload: { id: ID, message: 'png uri', frames: [dataUri(F1, 'image/png')] } },
+  {
+    code: 'bad_frame',
+    what: 'a data URI with invalid base64',
+    payload: { id: ID, message: 'bad base64', frames: [dataUri(F1), 'data:image/jpeg;base64,@@not*base64!!'] },
+  },
+  { code: 'bad_frame', what: 'a string that is not a data URI', payload: { id: ID, message: 'no uri', frames: ['hello'] } },
+  {
+    code: 'bad_frame',
+    what: 'a truncated JPEG (first 40% of a fixture) among good frames',
+    payload: { id: ID, message: 'cut', frames: tenWith(2, F3.subarray(0, Math.floor(F3.length * 0.4))) },
+  },
+
+  // bad_dimensions: a side over 640 pixels, or frames of different sizes.
+  { code: 'bad_dimensions', what: 'a 641×200 header', payload: { id: ID, message: 'wide', frames: [patchDimensions(F1, 641, 200)] } },
+  { code: 'bad_dimensions', what: 'a 200×641 header', payload: { id: ID, message: 'tall', frames: [patchDimensions(F1, 200, 641)] } },
+  {
+    code: 'bad_dimensions',
+    what: 'a forged 65535×65535 header',
+    payload: { id: ID, message: 'forged', frames: [patchDimensions(F1, 65535, 65535)] },
+  },
+  {
+    code: 'bad_dimensions',
+    what: 'a 100×100 frame among 200×200 ones',
+    payload: { id: ID, message: 'mixed sizes', frames: tenWith(2, patchDimensions(F3, 100, 100)) },
+  },
+];
+
+/** A server with one stored clip, an observer, and the numbers to compare against. */
+async function setUp(h) {
+  const server = await h.server();
+  const observer = await h.client(server.url, { name: 'observer' });
+  const seeder = await h.client(server.url, { name: 'seeder' });
+  const seedBroadcast = once(observer.socket, 'message');
+  const seed = await sendGoodClip(seeder.socket, { id: 'seed', message: 'already here', frames: [F1, F2] });
+  await seedBroadcast;
+  return { server, observer, seed };
+}
+
+async function snapshot(url) {
+  const metrics = await metricsText(url);
+  return {
+    replay: await replayKeys(url),
+    stored: metricValue(metrics, 'loopchat_clips_stored'),
+    accepted: metricValue(metrics, 'loopchat_clips_accepted_total') ?? 0,
+    rejected: (code) => metricValue(metrics, 'loopchat_clips_rejected_total', { code }) ?? 0,
+  };
+}
+
+/** Checks that nothing was stored or broadcast since `before`, and that the server still works. */
+async function assertNothingHappened(h, { server, observer }, before, { code, rejections = 1, sender }) {
+  await expectNoEvent(observer.socket, 'message');
+  const after = await snapshot(server.url);
+  assert.deepEqual(after.replay, before.replay, 'a new client\'s replay is unchanged');
+  assert.equal(typeof after.stored, 'number', 'loopchat_clips_stored is exported');
+  assert.equal(after.stored, before.stored, 'loopchat_clips_stored is unchanged');
+  assert.equal(after.accepted, before.accepted, 'loopchat_clips_accepted_total is unchanged');
+  assert.equal(after.rejected(code), before.rejected(code) + rejections, `loopchat_clips_rejected_total{code="${code}"} +${rejections}`);
+
+  // The refused sender is still connected, and the server still serves everyone.
+  assert.equal(sender.socket.connected, true, 'the refused sender stays connected');
+  const fresh = await h.client(server.url, { name: 'after' });
+  const atObserver = once(observer.socket, 'message');
+  const atSender = once(sender.socket, 'message');
+  const good = await sendGoodClip(fresh.socket, { id: 'good-after', message: 'still working', frames: FRAMES });
+  assert.equal((await atObserver).key, good.key, 'the good clip is broadcast');
+  assert.equal((await atSender).key, good.key, 'the refused sender receives it too');
+  assert.deepEqual(await replayKeys(server.url), [...before.replay, good.key]);
+}
+
+for (const { code, what, payload, id = ID } of CASES) {
+  e2e(`${code}: ${what}`, async (t, h) => {
+    const setup = await setUp(h);
+    const before = await snapshot(setup.server.url);
+    const sender = await h.client(setup.server.url, { name: 'sender' });
+
+    const { reply, event, eventName } = await sendClip(sender.socket, payload);
+    assert.equal(reply.ok, false, `ack reply: ${JSON.stringify(reply)}`);
+    assert.equal(reply.error?.code, code, `ack reply: ${JSON.stringify(reply)}`);
+    assert.equal(typeof reply.error.message, 'string');
+    assert.ok(reply.error.message.length > 0, 'the error is explained in words');
+    assert.equal(eventName, 'messageerror', `sender got ${eventName} ${JSON.stringify(event)}`);
+    assert.equal(event.code, code, `messageerror: ${JSON.stringify(event)}`);
+    assert.equal(event.message, reply.error.message);
+    assert.ok('id' in event, 'messageerror has an id field');
+    if (code === 'invalid_payload' && id !== null) {
+      // The payload did not parse: echoing the id is welcome, null is acceptable.
+      if (id !== undefined) assert.ok(event.id === id || event.id === null, `messageerror id ${JSON.stringify(event.id)}`);
+    } else if (id !== undefined) {
+      assert.equal(event.id, id, 'messageerror echoes the client\'s id (null when none)');
+    }
+
+    await assertNothingHappened(h, setup, before, { code, sender });
+  });
+}
+
+e2e('an error without an ack callback still reaches the sender as messageerror', async (t, h) => {
+  const setup = await setUp(h);
+  const before = await snapshot(setup.server.url);
+  const sender = await h.client(setup.server.url, { name: 'sender' });
+  const error = once(sender.socket, 'messageerror');
+  sender.socket.emit('message', { id: 'no-callback', message: 'x', frames: [] });
+  assert.deepEqual(
+    { id: (await error).id, code: (await error).code },
+    { id: 'no-callback', code: 'bad_frame_count' },
+  );
+  await assertNothingHappened(h, setup, before, { code: 'bad_frame_count', sender });
+});
+
+e2e('rate_limited: six clips at once from one socket, five are acked and one is refused', async (t, h) => {
+  const setup = await setUp(h);
+  const { server, observer } = setup;
+  const before = await snapshot(server.url);
+  const sender = await h.client(server.url, { name: 'burst' });
+  const seenByObserver = observer.received.message.length;
+
+  const ids = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+  const replies = await Promise.all(ids.map((id, i) =>
+    sender.socket.timeout(WAIT_MS).emitWithAck('message', { id, message: `burst ${i}`, frames: [FRAMES[i], FRAMES[i + 1]] })));
+  const accepted = replies.filter((r) => r.ok === true);
+  const refused = replies.map((r, i) => ({ r, id: ids[i] })).filter(({ r }) => r.ok !== true);
+  assert.equal(accepted.length, 5, `five acked: ${JSON.stringify(replies.map((r) => r.ok ? 'ok' : r.error))}`);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0].r.error.code, 'rate_limited');
+  // Which of the six is refused depends on the order the server handles them in: it is the one
+  // whose reply says so, and its messageerror carries its id.
+  await eventually(() => sender.received.messageerror.length === 1 && sender.received.messageack.length === 5, 'five messageack and one messageerror');
+  assert.deepEqual(sender.received.messageerror[0], { id: refused[0].id, code: 'rate_limited', message: refused[0].r.error.message });
+  assert.deepEqual(sender.received.messageack.map((c) => c.key).sort(), accepted.map((r) => r.message.key).sort());
+
+  // The five went out to the observer, the refused one did not.
+  await eventually(() => observer.received.message.length === seenByObserver + 5, 'five broadcasts');
+  await expectNoEvent(observer.socket, 'message');
+  assert.deepEqual(observer.received.message.slice(seenByObserver).map((c) => c.id).sort(), accepted.map((r) => r.message.id).sort());
+
+  const after = await snapshot(server.url);
+  assert.equal(after.stored, before.stored + 5);
+  assert.equal(after.accepted, before.accepted + 5);
+  assert.equal(after.rejected('rate_limited'), before.rejected('rate_limited') + 1);
+  assert.deepEqual(after.replay, [...before.replay, ...accepted.map((r) => r.message.key).sort()]);
+
+  // The sixth is still refused right after; a good clip from a fresh client goes through.
+  const again = await sendClip(sender.socket, { id: 'r7', message: 'again', frames: [F1] });
+  assert.equal(again.reply.error?.code, 'rate_limited');
+  const snapshotNow = await snapshot(server.url);
+  await assertNothingHappened(h, setup, snapshotNow, { code: 'rate_limited', rejections: 0, sender });
+});
+
+e2e('rate_limited: invalid payloads consume tokens too', async (t, h) => {
+  const setup = await setUp(h);
+  const before = await snapshot(setup.server.url);
+  const sender = await h.client(setup.server.url, { name: 'sloppy' });
+  for (let i = 0; i < 5; i += 1) {
+    const { reply, event } = await sendClip(sender.socket, 'not an object');
+    assert.equal(reply.error?.code, 'invalid_payload', `attempt ${i + 1}: ${JSON.stringify(reply)}`);
+    assert.equal(event.code, 'invalid_payload');
+  }
+  const { reply, event, eventName } = await sendClip(sender.socket, { id: 'valid', message: 'valid but late', frames: FRAMES });
+  assert.equal(reply.ok, false);
+  assert.equal(reply.error.code, 'rate_limited', `the sixth attempt: ${JSON.stringify(reply)}`);
+  assert.equal(eventName, 'messageerror');
+  assert.deepEqual({ id: event.id, code: event.code }, { id: 'valid', code: 'rate_limited' });
+
+  const after = await snapshot(setup.server.url);
+  assert.equal(after.rejected('invalid_payload'), before.rejected('invalid_payload') + 5);
+  await assertNothingHappened(h, setup, before, { code: 'rate_limited', sender });
+});

@@ -1,0 +1,173 @@
+// The live room (SPEC §3) through the official socket.io-client: joining, relaying,
+// dropping, catching up late joiners, and leaving.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { io } from 'socket.io-client';
+import { startServer } from './helpers.mjs';
+
+const FRAME = readFileSync(new URL('../fixtures/clip-synth/f-1.jpg', import.meta.url));
+const OTHER_FRAME = readFileSync(new URL('../fixtures/clip-synth/f-2.jpg', import.meta.url));
+// The server relays at most one frame per sender every 900 ms.
+const FRAME_GAP_MS = 1000;
+
+async function withServer(t) {
+  const server = await startServer();
+  t.after(() => server.stop());
+  return server;
+}
+
+/** Connects a client that records every live event it receives, in order. */
+async function participant(t, url, name) {
+  const socket = io(url, { transports: ['websocket'], auth: { name }, forceNew: true });
+  t.after(() => socket.close());
+  const seen = [];
+  for (const event of ['live:frame', 'live:joined', 'live:left', 'live:error']) {
+    socket.on(event, (...args) => seen.push({ event, args }));
+  }
+  const welcome = await new Promise((resolve, reject) => {
+    socket.once('welcome', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { socket, seen, id: welcome.you.id, name: welcome.you.name };
+}
+
+async function join(client) {
+  const reply = await client.socket.timeout(5000).emitWithAck('live:join');
+  assert.equal(reply.ok, true);
+  return reply;
+}
+
+/** Waits until `predicate(client.seen)` holds, or fails after `ms`. */
+async function until(client, predicate, what, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!predicate(client.seen)) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; saw ${JSON.stringify(summary(client.seen))}`);
+    await sleep(20);
+  }
+}
+
+const framesFrom = (seen, id) =>
+  seen.filter(({ event, args }) => event === 'live:frame' && args[0].from === id);
+const errors = (seen) => seen.filter(({ event }) => event === 'live:error').map(({ args }) => args[0].code);
+const summary = (seen) => seen.map(({ event, args }) => [event, args[0]]);
+
+test('each streamer reaches the others byte-identical, never itself, with increasing seq', async (t) => {
+  const { url } = await withServer(t);
+  const one = await participant(t, url, 'one');
+  const two = await participant(t, url, 'two');
+  const watcher = await participant(t, url, 'watcher');
+  for (const client of [one, two, watcher]) await join(client);
+
+  one.socket.emit('live:frame', FRAME);
+  two.socket.emit('live:frame', OTHER_FRAME);
+  await sleep(FRAME_GAP_MS);
+  one.socket.emit('live:frame', FRAME);
+
+  await until(watcher, (seen) => framesFrom(seen, one.id).length === 2, 'two frames from one');
+  await until(watcher, (seen) => framesFrom(seen, two.id).length === 1, 'a frame from two');
+  await until(two, (seen) => framesFrom(seen, one.id).length === 2, 'two frames from one at two');
+  await until(one, (seen) => framesFrom(seen, two.id).length === 1, 'a frame from two at one');
+
+  const fromOne = framesFrom(watcher.seen, one.id);
+  assert.deepEqual(fromOne.map(({ args }) => args[0].seq), [1, 2]);
+  assert.equal(fromOne[0].args[0].name, 'one');
+  assert.ok(Buffer.from(fromOne[0].args[1]).equals(FRAME), 'the JPEG arrives byte-identical');
+  assert.ok(Buffer.from(framesFrom(watcher.seen, two.id)[0].args[1]).equals(OTHER_FRAME));
+  assert.equal(framesFrom(one.seen, one.id).length, 0, 'a streamer never gets its own frames');
+  assert.equal(framesFrom(two.seen, two.id).length, 0);
+});
+
+test('a streamer sending five frames a second is relayed about once a second and told once', async (t) => {
+  const { url } = await withServer(t);
+  const fast = await participant(t, url, 'fast');
+  const watcher = await participant(t, url, 'watcher');
+  await join(fast);
+  await join(watcher);
+
+  for (let i = 0; i < 15; i += 1) {
+    fast.socket.emit('live:frame', FRAME);
+    await sleep(200);
+  }
+  await sleep(300);
+
+  const relayed = framesFrom(watcher.seen, fast.id).length;
+  assert.ok(relayed >= 2 && relayed <= 4, `relayed ${relayed} of 15 frames`);
+  assert.deepEqual(errors(fast.seen), ['rate_limited']);
+});
+
+test('oversize, non-JPEG and not-joined frames are dropped with their codes', async (t) => {
+  const { url } = await withServer(t);
+  const outsider = await participant(t, url, 'outsider');
+  const sender = await participant(t, url, 'sender');
+  const watcher = await participant(t, url, 'watcher');
+  await join(watcher);
+
+  outsider.socket.emit('live:frame', FRAME);
+  await until(outsider, (seen) => errors(seen).includes('not_joined'), 'not_joined');
+
+  await join(sender);
+  const oversize = Buffer.concat([FRAME, Buffer.alloc(64 * 1024)]);
+  sender.socket.emit('live:frame', oversize);
+  sender.socket.emit('live:frame', Buffer.from('\x89PNG\r\n\x1a\nnot a jpeg'));
+  const wide = Buffer.from(FRAME);
+  const sof = wide.indexOf(Buffer.from([0xff, 0xc0]));
+  wide.writeUInt16BE(641, sof + 7);
+  sender.socket.emit('live:frame', wide);
+  sender.socket.emit('live:frame', Buffer.from('\x89PNG\r\n\x1a\nagain'));
+  await until(sender, (seen) => errors(seen).length === 3, 'three kinds of error');
+  assert.deepEqual(errors(sender.seen).sort(), ['bad_dimensions', 'bad_frame', 'frame_too_large']);
+
+  // The dropped frames were not relayed; a good one still is.
+  sender.socket.emit('live:frame', FRAME);
+  await until(watcher, (seen) => framesFrom(seen, sender.id).length === 1, 'the good frame');
+  assert.equal(framesFrom(watcher.seen, outsider.id).length, 0);
+  assert.equal(framesFrom(watcher.seen, sender.id)[0].args[0].seq, 1);
+
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  for (const code of ['not_joined', 'frame_too_large', 'bad_frame', 'bad_dimensions']) {
+    assert.match(metrics, new RegExp(`loopchat_live_frames_dropped_total\\{code="${code}"\\} [1-9]`));
+  }
+  assert.match(metrics, /loopchat_live_frames_relayed_total 1\b/);
+});
+
+test('a late joiner gets each streamer\'s current frame before any new one is sent', async (t) => {
+  const { url } = await withServer(t);
+  const one = await participant(t, url, 'one');
+  const two = await participant(t, url, 'two');
+  await join(one);
+  await join(two);
+  one.socket.emit('live:frame', FRAME);
+  two.socket.emit('live:frame', OTHER_FRAME);
+  await until(one, (seen) => framesFrom(seen, two.id).length === 1, 'two\'s frame at one');
+  await until(two, (seen) => framesFrom(seen, one.id).length === 1, 'one\'s frame at two');
+
+  const late = await participant(t, url, 'late');
+  const reply = await join(late);
+  assert.equal(reply.you.id, late.id);
+  assert.deepEqual(reply.participants.map((p) => p.name).sort(), ['one', 'two']);
+  await until(late, (seen) => framesFrom(seen, one.id).length === 1 && framesFrom(seen, two.id).length === 1, 'cached frames');
+  assert.ok(Buffer.from(framesFrom(late.seen, one.id)[0].args[1]).equals(FRAME));
+  assert.ok(Buffer.from(framesFrom(late.seen, two.id)[0].args[1]).equals(OTHER_FRAME));
+
+  await until(one, (seen) => seen.some(({ event, args }) => event === 'live:joined' && args[0].id === late.id), 'live:joined');
+});
+
+test('leaving and disconnecting announce live:left and empty the participant list', async (t) => {
+  const { url } = await withServer(t);
+  const stays = await participant(t, url, 'stays');
+  const leaves = await participant(t, url, 'leaves');
+  const drops = await participant(t, url, 'drops');
+  for (const client of [stays, leaves, drops]) await join(client);
+
+  leaves.socket.emit('live:leave');
+  drops.socket.disconnect();
+  const left = (seen) => seen.filter(({ event }) => event === 'live:left').map(({ args }) => args[0].id);
+  await until(stays, (seen) => left(seen).length === 2, 'two live:left');
+  assert.deepEqual(left(stays.seen).sort(), [leaves.id, drops.id].sort());
+
+  const newcomer = await participant(t, url, 'newcomer');
+  const reply = await join(newcomer);
+  assert.deepEqual(reply.participants.map((p) => p.id), [stays.id]);
+});
