@@ -1,0 +1,138 @@
+// Shared helpers for the browser suites: the real server (from the e2e helpers), headless
+// Chromium with a fake camera, and pages that record what a person would notice going
+// wrong (dialogs, uncaught errors).
+//
+// Nothing here measures time: every wait has a timeout only so that a broken page fails a
+// test instead of hanging it.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { REPO_ROOT, connect, startServer } from '../e2e/helpers.mjs';
+
+export const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
+/** Default timeout of every wait in these suites. */
+export const WAIT_MS = 15_000;
+
+/**
+ * Debian's chromium. The fake device gives every page a synthetic camera (a moving test
+ * pattern); the fake UI grants the camera without a permission prompt.
+ */
+export const CHROMIUM_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * `browserTest(name, fn)` is `test(name, fn)` with a harness `b` as the second argument:
+ * the server, the browser and every page made through it are closed after the test, and
+ * when the test fails the server's output is printed.
+ */
+export function browserTest(name, fn, options = {}) {
+  return test(name, { timeout: 120_000, ...options }, async (t) => {
+    const b = new BrowserHarness();
+    t.after(() => b.cleanup());
+    try {
+      await fn(t, b);
+    } catch (error) {
+      if (b.server) {
+        process.stderr.write(`\n---- loopchat output (${name}) ----\n${b.server.output()}\n---- end ----\n`);
+      }
+      for (const page of b.pages) {
+        if (page.problems.length) process.stderr.write(`---- page ${page.label}: ${page.problems.join('\n')}\n`);
+      }
+      throw error;
+    }
+  });
+}
+
+class BrowserHarness {
+  constructor() {
+    this.server = null;
+    this.browser = null;
+    this.pages = [];
+    this.clients = [];
+  }
+
+  /** Starts the server and the browser; returns the server's base URL. */
+  async start(serverOptions) {
+    this.server = await startServer(serverOptions);
+    this.browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+    });
+    return this.server.url;
+  }
+
+  /**
+   * Opens `path` in a fresh browser context (its own storage, like another person's
+   * browser). `name` is the display name the page asks the server for; `camera: 'denied'`
+   * makes getUserMedia fail as when the person refuses the camera.
+   */
+  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path } = {}) {
+    const context = await this.browser.newContext({ viewport });
+    if (name !== undefined) {
+      await context.addInitScript((wanted) => localStorage.setItem('loopchat.name', wanted), name);
+    }
+    if (camera === 'denied') {
+      await context.addInitScript(() => {
+        navigator.mediaDevices.getUserMedia = () =>
+          Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+      });
+    }
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    page.label = label;
+    page.dialogs = [];
+    page.problems = [];
+    page.on('dialog', (dialog) => {
+      page.dialogs.push(dialog.message());
+      dialog.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (error) => page.problems.push(`uncaught: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') page.problems.push(`console: ${message.text()}`);
+    });
+    await page.goto(new URL(path, this.server.url).href);
+    this.pages.push(page);
+    return page;
+  }
+
+  /** A socket.io-client socket in Node (see the e2e `connect`), greeted and replayed. */
+  async client(url, name) {
+    const client = connect(url, { name });
+    this.clients.push(client);
+    return client.ready;
+  }
+
+  async cleanup() {
+    for (const client of this.clients) client.close();
+    try {
+      await this.browser?.close();
+    } finally {
+      await this.server?.cleanup();
+    }
+  }
+}
+
+/** Resolves once the page's socket is connected and greeted. */
+export async function connected(page) {
+  await page.waitForFunction(() => window.loopchat?.socket?.connected && !document.getElementById('me').hidden);
+}
+
+/** Saves a full-window screenshot to test-artifacts/<name>.png; returns its path. */
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = resolve(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}

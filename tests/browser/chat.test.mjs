@@ -1,0 +1,278 @@
+// The chat page (SPEC §7) in headless Chromium with a fake camera, against the real server.
+import assert from 'node:assert/strict';
+import { loadFrames, sendGoodClip } from '../e2e/helpers.mjs';
+import { PHONE, browserTest, connected } from './browser.mjs';
+
+/** Waits until the page's camera is running and the text box takes input. */
+async function readyToSend(page) {
+  await connected(page);
+  await page.locator('#text:enabled').waitFor();
+}
+
+/**
+ * Types `text`, presses Enter, and waits for the page's own clip with that text; returns
+ * its key. Checks on the way that the input is disabled and the progress shown while the
+ * clip is recorded and sent.
+ */
+async function sendFromPage(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  await page.locator('#progress').waitFor({ state: 'visible' });
+  assert.equal(await page.isDisabled('#text'), true, 'the input is disabled while recording');
+  const own = page.locator('#clips li.clip.mine', { has: page.locator('.clip-text', { hasText: text }) });
+  await own.waitFor();
+  await page.locator('#text:enabled').waitFor();
+  assert.equal(await page.inputValue('#text'), '', 'the input is cleared after the ack');
+  assert.equal(await page.isHidden('#send-error'), true, 'no error is shown');
+  return own.getAttribute('data-key');
+}
+
+/** How many `li` the page shows for each key, e.g. `{ "<key>": 1 }`. */
+function keyCounts(page) {
+  return page.$$eval('#clips li.clip', (items) => {
+    const counts = {};
+    for (const item of items) counts[item.dataset.key] = (counts[item.dataset.key] ?? 0) + 1;
+    return counts;
+  });
+}
+
+function clipFor(page, key) {
+  return page.locator(`#clips li.clip[data-key="${key}"]`);
+}
+
+function uncaught(page) {
+  return page.problems.filter((problem) => problem.startsWith('uncaught'));
+}
+
+browserTest('a clip typed on one page loops as a GIF there and appears live on another', async (t, b) => {
+  await b.start();
+  const alice = await b.open('/', { name: 'alice' });
+  const bob = await b.open('/', { name: 'bob' });
+  await readyToSend(alice);
+  await connected(bob);
+
+  const key = await sendFromPage(alice, 'hello from alice');
+
+  const gif = clipFor(alice, key).locator('img.clip-gif');
+  await alice.waitForFunction((img) => img.complete && img.naturalWidth > 0, await gif.elementHandle());
+  assert.equal(await gif.evaluate((img) => img.naturalWidth), 200);
+  assert.equal(await gif.evaluate((img) => img.naturalHeight), 200);
+  const served = await alice.evaluate(async (src) => {
+    const response = await fetch(src);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return { type: response.headers.get('content-type'), magic: String.fromCharCode(...bytes.slice(0, 6)) };
+  }, await gif.getAttribute('src'));
+  assert.deepEqual(served, { type: 'image/gif', magic: 'GIF89a' });
+
+  const atBob = clipFor(bob, key);
+  await atBob.waitFor();
+  assert.equal(await atBob.locator('.clip-text').textContent(), 'hello from alice');
+  assert.equal(await atBob.locator('.clip-author').textContent(), 'alice');
+  assert.match(await atBob.locator('.clip-ttl').textContent(), /^(10|9) min left$/);
+  assert.equal(await atBob.locator('a.clip-save').getAttribute('href'), `/clips/${key}.gif`);
+  assert.equal(await atBob.locator('a.clip-save').getAttribute('download'), `loopchat-${key}.gif`);
+  assert.equal(await atBob.locator('.clip-mute').textContent(), 'Mute alice');
+  assert.equal(await clipFor(alice, key).locator('.clip-mute').isHidden(), true, 'nobody mutes themselves');
+
+  assert.deepEqual([...uncaught(alice), ...uncaught(bob)], []);
+});
+
+browserTest('markup in a message is shown as text and never runs', async (t, b) => {
+  await b.start();
+  const sender = await b.open('/', { name: 'mallory' });
+  const viewer = await b.open('/', { name: 'victim' });
+  await readyToSend(sender);
+  await connected(viewer);
+  const text = '<img src=x onerror=alert(1)>';
+
+  const key = await sendFromPage(sender, text);
+  await clipFor(viewer, key).waitFor();
+  // And as rendered by the server, on a fresh load.
+  const later = await b.open('/', { name: 'latecomer' });
+  await clipFor(later, key).waitFor();
+
+  for (const page of [sender, viewer, later]) {
+    const shown = clipFor(page, key).locator('.clip-text');
+    assert.equal(await shown.textContent(), text, `${page.label} shows the text literally`);
+    assert.equal(await shown.evaluate((node) => node.childElementCount), 0, `${page.label} made no element of it`);
+    assert.equal(await page.locator('img[src="x"]').count(), 0);
+  }
+  // Give a would-be onerror handler every chance to fire before looking for its dialog.
+  await later.reload();
+  await connected(later);
+  for (const page of [sender, viewer, later]) assert.deepEqual(page.dialogs, [], `no dialog on ${page.label}`);
+});
+
+browserTest('a reload shows the replay and a reconnect duplicates nothing', async (t, b) => {
+  await b.start();
+  const sender = await b.open('/', { name: 'sender' });
+  await readyToSend(sender);
+  const first = await sendFromPage(sender, 'first');
+  const second = await sendFromPage(sender, 'second');
+
+  const reader = await b.open('/', { name: 'reader' });
+  // The first paint already has both clips, from the server-rendered page.
+  assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1 });
+  await connected(reader);
+  assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1 }, 'the replay adds no copies');
+
+  await reader.reload();
+  await connected(reader);
+  assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1 });
+  assert.deepEqual(
+    await reader.$$eval('#clips .clip-text', (texts) => texts.map((node) => node.textContent)),
+    ['first', 'second'],
+    'oldest first',
+  );
+
+  // Drop the connection under the page: it says so, reconnects, says so, and is replayed
+  // the same clips again.
+  await reader.evaluate(() => {
+    window.bannerStates = [];
+    const banner = document.getElementById('connection');
+    new MutationObserver(() => window.bannerStates.push(banner.dataset.state))
+      .observe(banner, { attributes: true, attributeFilter: ['data-state'] });
+    window.replays = 0;
+    window.loopchat.socket.on('messages', () => { window.replays += 1; });
+    window.loopchat.socket.io.engine.close();
+  });
+  await reader.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
+  const states = await reader.evaluate(() => window.bannerStates);
+  assert.ok(states.includes('lost'), `the banner said the connection was lost: ${states}`);
+  assert.ok(states.includes('restored'), `the banner said it was back: ${states}`);
+  assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1 });
+
+  // A clip sent while the reader is connected again arrives once.
+  const third = await sendFromPage(sender, 'third');
+  await clipFor(reader, third).waitFor();
+  assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1, [third]: 1 });
+  assert.deepEqual(uncaught(reader), []);
+});
+
+browserTest('without the camera the page says so and still shows clips as they arrive', async (t, b) => {
+  await b.start();
+  const refused = await b.open('/', { name: 'no-camera', camera: 'denied' });
+  await connected(refused);
+  const notice = refused.locator('#camera-notice');
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /can’t send clips without a camera.*still arrive.*blocked/s);
+  assert.equal(await refused.isDisabled('#text'), true, 'sending is off');
+  assert.equal(await refused.getAttribute('#text', 'placeholder'), 'Camera needed');
+
+  const sender = await b.open('/', { name: 'has-camera' });
+  await readyToSend(sender);
+  const key = await sendFromPage(sender, 'can you see this?');
+  const arrived = clipFor(refused, key);
+  await arrived.waitFor();
+  assert.equal(await arrived.locator('.clip-text').textContent(), 'can you see this?');
+  assert.deepEqual(uncaught(refused), []);
+});
+
+browserTest('a muted author stays muted after a reload, and can be unmuted', async (t, b) => {
+  await b.start();
+  const loud = await b.open('/', { name: 'loud' });
+  const reader = await b.open('/', { name: 'reader' });
+  await readyToSend(loud);
+  await connected(reader);
+  const key = await sendFromPage(loud, 'LOOK AT ME');
+  await clipFor(reader, key).waitFor();
+
+  await clipFor(reader, key).locator('.clip-mute').click();
+  await clipFor(reader, key).waitFor({ state: 'hidden' });
+  await reader.reload();
+  await connected(reader);
+  await clipFor(reader, key).waitFor({ state: 'attached' });
+  assert.equal(await clipFor(reader, key).isHidden(), true, 'still muted after a reload');
+
+  await reader.getByRole('button', { name: 'Unmute loud' }).click();
+  await clipFor(reader, key).waitFor({ state: 'visible' });
+});
+
+browserTest('while the tab is hidden the title counts unread clips', async (t, b) => {
+  const url = await b.start();
+  const reader = await b.open('/', { name: 'reader' });
+  await connected(reader);
+  await reader.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const other = await b.client(url, 'other');
+  await sendGoodClip(other.socket, { message: 'one', frames: loadFrames() });
+  await sendGoodClip(other.socket, { message: 'two', frames: loadFrames() });
+  await reader.waitForFunction(() => document.title === '(2) loopchat — chat');
+
+  await reader.evaluate(() => {
+    delete document.hidden;
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await reader.waitForFunction(() => document.title === 'loopchat — chat');
+});
+
+browserTest('the feed follows new clips only while the reader is at the bottom', async (t, b) => {
+  const url = await b.start();
+  const writers = [await b.client(url, 'writer-1'), await b.client(url, 'writer-2')];
+  for (let index = 0; index < 6; index += 1) {
+    await sendGoodClip(writers[index % 2].socket, { message: `clip ${index}`, frames: loadFrames() });
+  }
+  const reader = await b.open('/', { name: 'reader', viewport: PHONE });
+  await connected(reader);
+  const feed = reader.locator('#feed');
+  const position = () => feed.evaluate((node) => ({
+    top: node.scrollTop,
+    fromBottom: node.scrollHeight - node.scrollTop - node.clientHeight,
+  }));
+  assert.ok((await position()).fromBottom <= 1, 'opens at the newest clip');
+
+  const newest = await sendGoodClip(writers[0].socket, { message: 'newest', frames: loadFrames() });
+  await clipFor(reader, newest.key).waitFor();
+  await reader.waitForFunction(() => {
+    const node = document.getElementById('feed');
+    return node.scrollHeight - node.scrollTop - node.clientHeight <= 1;
+  });
+
+  await feed.evaluate((node) => { node.scrollTop = 0; });
+  await reader.waitForFunction(() => document.getElementById('feed').scrollTop === 0);
+  const unseen = await sendGoodClip(writers[1].socket, { message: 'unseen', frames: loadFrames() });
+  await clipFor(reader, unseen.key).waitFor();
+  await reader.locator('#jump').waitFor();
+  assert.equal((await position()).top, 0, 'a reader scrolled up stays where they are');
+
+  await reader.click('#jump');
+  await reader.waitForFunction(() => {
+    const node = document.getElementById('feed');
+    return node.scrollHeight - node.scrollTop - node.clientHeight <= 1;
+  });
+});
+
+browserTest('a clip the server refuses is explained in words and the text is kept', async (t, b) => {
+  await b.start();
+  const page = await b.open('/', { name: 'broken-encoder' });
+  // The browser's JPEG encoder "fails": every frame comes out as bytes that are no JPEG.
+  await page.evaluate(() => {
+    HTMLCanvasElement.prototype.toBlob = function toBlob(callback) {
+      setTimeout(() => callback(new Blob(['not a jpeg'], { type: 'image/jpeg' })));
+    };
+  });
+  await readyToSend(page);
+  await page.fill('#text', 'will not arrive');
+  await page.press('#text', 'Enter');
+  const error = page.locator('#send-error');
+  await error.waitFor();
+  assert.equal(await error.textContent(), 'The camera pictures could not be read. Please try again.');
+  await page.locator('#text:enabled').waitFor();
+  assert.equal(await page.inputValue('#text'), 'will not arrive', 'the text is kept for another try');
+  assert.equal(await page.locator('#clips li.clip').count(), 0);
+});
+
+browserTest('a clip counts down and leaves the page when it expires', async (t, b) => {
+  const url = await b.start({ args: ['--clip-ttl', '5s'] });
+  const page = await b.open('/', { name: 'reader' });
+  await connected(page);
+  const writer = await b.client(url, 'writer');
+  const clip = await sendGoodClip(writer.socket, { message: 'brief', frames: loadFrames() });
+  const item = clipFor(page, clip.key);
+  await item.waitFor();
+  assert.match(await item.locator('.clip-ttl').textContent(), /^[1-5] s left$/);
+  await item.waitFor({ state: 'detached' });
+  await page.locator('#empty').waitFor();
+});
