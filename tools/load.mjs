@@ -1,0 +1,307 @@
+#!/usr/bin/env node
+// loopchat load tool: drives a real server over loopback with the official socket.io-client
+// and reports latency, fan-out, throughput, live-room delivery and memory per connection.
+//
+// Why socket.io-client: it is the reference implementation of the protocol the browsers
+// speak, so the server is measured against exactly what users run. One Node process
+// handles thousands of sockets because every client is an event-loop callback, not a
+// thread; the tool reports its own CPU time so a saturated generator is visible.
+//
+// It starts the server itself (release build by default) on 127.0.0.1 with a temporary
+// data dir, touches nothing but 127.0.0.1, and stops by itself: every phase is bounded in
+// count and time.
+//
+//   node tools/load.mjs            full run (the README's numbers)
+//   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { io } from 'socket.io-client';
+
+const { values: options } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    bin: { type: 'string', default: process.env.LOOPCHAT_BIN ?? 'target/release/loopchat' },
+    only: { type: 'string' },
+  },
+});
+
+const FULL = {
+  receivers: 1000, // a. and b.: clients connected while clips are sent
+  latencyClips: 200, // a. and b.: clips sent one after another
+  throughputSeconds: 10, // c.
+  throughputInFlight: 16, // c.: clips awaiting their ack at any moment
+  streamers: 20, // d.
+  viewers: 500, // d.
+  liveSeconds: 10, // d.
+  idleConnections: 5000, // e.
+};
+const SMOKE = {
+  receivers: 20, latencyClips: 10, throughputSeconds: 2, throughputInFlight: 4,
+  streamers: 2, viewers: 5, liveSeconds: 3, idleConnections: 50,
+};
+const config = options.smoke ? SMOKE : FULL;
+// Every phase is cut off after this, whatever happens.
+const PHASE_LIMIT_MS = 120_000;
+
+const FRAMES = Array.from({ length: 10 }, (_, i) =>
+  readFileSync(new URL(`../tests/fixtures/clip-synth/f-${i + 1}.jpg`, import.meta.url)));
+const LIVE_FRAME = FRAMES[0];
+// The server allows 5 clips in a burst per socket, so senders are many and short-lived.
+const CLIPS_PER_SENDER = 5;
+
+// ---- the server under test -------------------------------------------------------------
+
+async function startServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loopchat-load-'));
+  const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = out.match(/listening on (http:\/\/\S+)/);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    setTimeout(() => reject(new Error('server did not start in 20 s')), 20_000).unref();
+  });
+  return {
+    url,
+    pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function rssKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]);
+}
+
+function cpuSeconds(pid) {
+  // utime + stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 a second here).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+// ---- clients ---------------------------------------------------------------------------
+
+async function connect(url, name) {
+  const socket = io(url, { transports: ['websocket'], auth: { name }, forceNew: true, reconnection: false });
+  await new Promise((resolve, reject) => {
+    socket.once('welcome', resolve);
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+async function connectMany(url, count, prefix) {
+  const sockets = [];
+  // Batches keep the handshake burst from looking like a SYN flood to the kernel.
+  for (let start = 0; start < count; start += 200) {
+    const batch = Math.min(200, count - start);
+    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(url, `${prefix}${start + i}`))));
+  }
+  return sockets;
+}
+
+const closeAll = (sockets) => sockets.forEach((socket) => socket.close());
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const clip = (text) => ({ message: text, frames: FRAMES });
+
+async function withLimit(what, work) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${PHASE_LIMIT_MS} ms`)), PHASE_LIMIT_MS);
+  });
+  try {
+    return await Promise.race([work(), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- a. + b.: ack latency and fan-out with receivers connected ---------------------------
+
+async function latencyAndFanOut(url) {
+  const receivers = await connectMany(url, config.receivers, 'receiver-');
+  const arrivals = new Map(); // key -> [arrival times]
+  for (const receiver of receivers) {
+    receiver.on('message', (message) => {
+      const now = performance.now();
+      const times = arrivals.get(message.key) ?? [];
+      times.push(now);
+      arrivals.set(message.key, times);
+    });
+  }
+  const ackMs = [];
+  const fanOutMs = [];
+  let sender;
+  for (let i = 0; i < config.latencyClips; i += 1) {
+    if (i % CLIPS_PER_SENDER === 0) {
+      sender?.close();
+      sender = await connect(url, `sender-${i}`);
+    }
+    const sent = performance.now();
+    const reply = await sender.timeout(10_000).emitWithAck('message', clip(`latency ${i}`));
+    if (!reply.ok) throw new Error(`clip refused: ${reply.error.code}`);
+    ackMs.push(performance.now() - sent);
+    const deadline = performance.now() + 10_000;
+    while ((arrivals.get(reply.message.key)?.length ?? 0) < receivers.length && performance.now() < deadline) {
+      await sleep(1);
+    }
+    const times = arrivals.get(reply.message.key) ?? [];
+    if (times.length === receivers.length) fanOutMs.push(Math.max(...times) - sent);
+    arrivals.delete(reply.message.key);
+  }
+  sender?.close();
+  closeAll(receivers);
+  return {
+    'a. ack latency p50 ms': percentile(ackMs, 50),
+    'a. ack latency p99 ms': percentile(ackMs, 99),
+    'b. fan-out to all receivers p50 ms': percentile(fanOutMs, 50),
+    'b. fan-out to all receivers p99 ms': percentile(fanOutMs, 99),
+    'b. clips fully delivered': `${fanOutMs.length}/${config.latencyClips}`,
+  };
+}
+
+// ---- c.: sustained clips per second with acks --------------------------------------------
+
+async function throughput(url) {
+  const senders = await connectMany(url, 2 * config.throughputInFlight, 'burst-');
+  const deadline = performance.now() + config.throughputSeconds * 1000;
+  let acked = 0;
+  let refused = 0;
+  let next = 0;
+  const pool = [...senders];
+  async function lane() {
+    while (performance.now() < deadline) {
+      let socket = pool.shift();
+      if (!socket) { await sleep(5); continue; }
+      if (socket.sent === CLIPS_PER_SENDER) {
+        socket.close();
+        socket = await connect(url, `burst-${next += 1}`);
+      }
+      socket.sent = (socket.sent ?? 0) + 1;
+      const reply = await socket.timeout(10_000).emitWithAck('message', clip('throughput'));
+      if (reply.ok) acked += 1; else refused += 1;
+      pool.push(socket);
+    }
+  }
+  const started = performance.now();
+  await Promise.all(Array.from({ length: config.throughputInFlight }, lane));
+  const seconds = (performance.now() - started) / 1000;
+  closeAll(pool);
+  return {
+    'c. sustained clips/s (acked)': acked / seconds,
+    'c. refused (busy etc.)': refused,
+  };
+}
+
+// ---- d.: live room ----------------------------------------------------------------------
+
+async function liveRoom(url) {
+  const viewers = await connectMany(url, config.viewers, 'viewer-');
+  const streamers = await connectMany(url, config.streamers, 'streamer-');
+  for (const socket of [...viewers, ...streamers]) await socket.timeout(5000).emitWithAck('live:join');
+  const sentAt = new Map(); // `${from}/${seq}` -> send time; seq is the server's count
+  const streamerIds = new Map();
+  let delivered = 0;
+  const relayMs = [];
+  for (const viewer of viewers) {
+    viewer.on('live:frame', (meta) => {
+      delivered += 1;
+      const sent = sentAt.get(`${meta.from}/${meta.seq}`);
+      if (sent !== undefined) relayMs.push(performance.now() - sent);
+    });
+  }
+  for (const streamer of streamers) {
+    streamerIds.set(streamer, streamer.id);
+    streamer.seq = 0;
+  }
+  const started = performance.now();
+  for (let second = 0; second < config.liveSeconds; second += 1) {
+    const tick = performance.now();
+    for (const streamer of streamers) {
+      streamer.seq += 1;
+      sentAt.set(`${streamer.id}/${streamer.seq}`, performance.now());
+      streamer.emit('live:frame', LIVE_FRAME);
+    }
+    await sleep(Math.max(0, 1000 - (performance.now() - tick)));
+  }
+  await sleep(500);
+  const seconds = (performance.now() - started) / 1000;
+  const expected = config.streamers * config.liveSeconds * config.viewers;
+  closeAll([...viewers, ...streamers]);
+  return {
+    'd. live frames relayed to viewers/s': delivered / seconds,
+    'd. live delivered %': (100 * delivered) / expected,
+    'd. live relay latency p99 ms': percentile(relayMs, 99),
+  };
+}
+
+// ---- e.: memory per idle connection ------------------------------------------------------
+
+async function idleMemory(url, pid) {
+  await sleep(500);
+  const before = rssKiB(pid);
+  const sockets = await connectMany(url, config.idleConnections, 'idle-');
+  await sleep(1000);
+  const after = rssKiB(pid);
+  closeAll(sockets);
+  return {
+    'e. server RSS before KiB': before,
+    'e. server RSS with idle connections KiB': after,
+    'e. server RSS per idle connection KiB': (after - before) / config.idleConnections,
+  };
+}
+
+// ---- main --------------------------------------------------------------------------------
+
+const phases = {
+  latency: latencyAndFanOut,
+  throughput,
+  live: liveRoom,
+  memory: idleMemory,
+};
+
+const server = await startServer();
+const results = {};
+const generatorCpuStart = process.cpuUsage();
+const wallStart = performance.now();
+const serverCpuStart = cpuSeconds(server.pid);
+try {
+  for (const [name, phase] of Object.entries(phases)) {
+    if (options.only && options.only !== name) continue;
+    Object.assign(results, await withLimit(name, () => phase(server.url, server.pid)));
+  }
+} finally {
+  const wall = (performance.now() - wallStart) / 1000;
+  const cpu = process.cpuUsage(generatorCpuStart);
+  results['load generator CPU % of one core'] = (100 * (cpu.user + cpu.system)) / 1e6 / wall;
+  results['server CPU % of one core'] = (100 * (cpuSeconds(server.pid) - serverCpuStart)) / wall;
+  await server.stop();
+}
+
+const width = Math.max(...Object.keys(results).map((k) => k.length));
+console.log(`loopchat load (${options.smoke ? 'smoke' : 'full'} configuration: ${JSON.stringify(config)})`);
+for (const [name, value] of Object.entries(results)) {
+  const shown = typeof value === 'number' ? value.toFixed(value < 10 ? 2 : 1) : value;
+  console.log(`${name.padEnd(width)}  ${shown}`);
+}
+process.exit(0);
