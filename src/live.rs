@@ -2,9 +2,16 @@
 //! second.
 //!
 //! [`LiveRoom`] is the state — who is in the room and each one's latest frame — behind a
-//! small API; the event handlers below it only check, relay and report. Frames are
-//! relayed with volatile delivery: a slow viewer misses frames instead of queueing them,
-//! which for a once-a-second picture is what they would want anyway.
+//! small API; the event handlers below it only check, relay and report.
+//!
+//! Frames are relayed with an ordinary broadcast, not socketioxide's `volatile()`: its
+//! volatile path (engineioxide's `send_volatile`) keeps one pending message per socket in
+//! a `watch` slot, so twenty streamers' frames arriving together overwrite each other and
+//! a perfectly healthy viewer sees only the last one or two (measured: 12 % delivered with
+//! 20 streamers and 500 viewers). An ordinary emit goes through each socket's bounded
+//! buffer (`max_buffer_size` packets); once a slow viewer's buffer is full, further frames
+//! for that viewer fail and are dropped, so a slow viewer still drops frames instead of
+//! queueing them without bound, and a fast one gets them all.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -248,8 +255,9 @@ async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): Try
     match accepted {
         Ok(relayed) => {
             app.metrics.live_frames_relayed.inc();
-            if let Err(error) = socket.volatile().to(ROOM).emit("live:frame", &relayed).await {
-                tracing::debug!(%error, "relaying a live frame failed");
+            // A failure here is a viewer whose buffer is full: that viewer misses this frame.
+            if let Err(error) = socket.to(ROOM).emit("live:frame", &relayed).await {
+                tracing::debug!(%error, "a live frame was dropped for a slow viewer");
             }
         }
         Err(dropped) => {
