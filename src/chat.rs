@@ -156,7 +156,7 @@ async fn publish(
         width: gif.width,
         height: gif.height,
         frames: gif.frames,
-        delay_ms: u64::try_from(app.config.frame_delay.as_millis()).unwrap_or(u64::MAX),
+        delay_ms: gif.delay_ms,
         bytes: gif.bytes.len(),
         created_at,
         expires_at: created_at.saturating_add(ttl_ms),

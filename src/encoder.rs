@@ -67,6 +67,8 @@ pub struct Gif {
     pub width: u16,
     pub height: u16,
     pub frames: usize,
+    /// The delay the GIF really has: the requested one rounded to hundredths of a second.
+    pub delay_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,13 +101,15 @@ pub fn encode_gif(jpegs: &[&[u8]], frame_delay: Duration) -> Result<Gif, EncodeE
     let (decoders, size) = read_headers(jpegs)?;
     let pixels = decode_all(decoders, size)?;
     let colour_map = clip_palette(&pixels)?;
-    let bytes = write_gif(&colour_map, &pixels, size, centiseconds(frame_delay))
+    let delay = centiseconds(frame_delay);
+    let bytes = write_gif(&colour_map, &pixels, size, delay)
         .expect("frames are built to fit the GIF and writing to a Vec cannot fail");
     Ok(Gif {
         bytes,
         width: size.width_u16(),
         height: size.height_u16(),
         frames: jpegs.len(),
+        delay_ms: u64::from(delay) * 10,
     })
 }
 
@@ -752,6 +756,8 @@ mod tests {
         assert_eq!(centiseconds(Duration::from_millis(204)), 20);
         assert_eq!(centiseconds(Duration::ZERO), 1);
         assert_eq!(centiseconds(Duration::from_secs(1_000)), u16::MAX);
+        let gif = encode_gif(&CLIP[..1], Duration::from_millis(205)).unwrap();
+        assert_eq!(gif.delay_ms, 210, "the clip reports the delay the GIF really has");
     }
 
     /// `jpeg` with the size in its baseline frame header (SOF0) replaced.
