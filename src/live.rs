@@ -273,8 +273,13 @@ async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): Try
     }
 }
 
-async fn on_leave(socket: SocketRef, State(app): State<App>) {
+/// Acked once the socket is out of the room, so a client can join again right after
+/// without racing its own leave (socketioxide handles each event in its own task).
+async fn on_leave(socket: SocketRef, State(app): State<App>, ack: AckSender) {
     leave(&socket, &app).await;
+    if let Err(error) = ack.send(&json!({ "ok": true })) {
+        tracing::debug!(%error, socket = %socket.id, "could not ack live:leave");
+    }
 }
 
 /// Takes a socket out of the room, on `live:leave` or disconnect, and tells the others.

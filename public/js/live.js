@@ -11,11 +11,6 @@ const QUALITY = 0.5;
 const FRAME_EVERY_MS = 1000;
 /** A tile whose picture is older than this is shown as paused rather than frozen. */
 const STALE_AFTER_MS = 4000;
-/**
- * `live:leave` has no reply and the server may handle events of one socket out of order,
- * so after leaving the page waits this long before joining again to keep watching.
- */
-const REJOIN_AFTER_MS = 400;
 
 const LIVE_ERRORS = {
   not_joined: 'You are not in the room yet, so your picture was not shown. Rejoining…',
@@ -156,10 +151,14 @@ async function join() {
   }
 }
 
-function leave() {
+/**
+ * Resolves once the server has taken us out of the room: the server handles each event
+ * in its own task, so joining again before the ack could race the leave.
+ */
+async function leave() {
   if (!joined) return;
   joined = false;
-  socket.emit('live:leave');
+  await socket.timeout(5000).emitWithAck('live:leave').catch(() => {});
 }
 
 socket.on('connect', () => {
@@ -242,15 +241,16 @@ function stopCamera() {
 }
 
 /** Stops the camera and leaves, so the others drop your last picture; then watches on. */
-function stopLive() {
+async function stopLive() {
   stopCamera();
-  leave();
+  const left = leave();
   stopButton.hidden = true;
   goLiveButton.hidden = false;
   goLiveButton.disabled = false;
   goLiveButton.focus();
   status.textContent = 'You stopped. Rejoining as a watcher…';
-  setTimeout(() => { if (socket.connected) join(); }, REJOIN_AFTER_MS);
+  await left;
+  if (socket.connected) join();
 }
 
 goLiveButton.addEventListener('click', goLive);

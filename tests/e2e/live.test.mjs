@@ -161,7 +161,8 @@ test('leaving and disconnecting announce live:left and empty the participant lis
   const drops = await participant(t, url, 'drops');
   for (const client of [stays, leaves, drops]) await join(client);
 
-  leaves.socket.emit('live:leave');
+  const leaveReply = await leaves.socket.timeout(5000).emitWithAck('live:leave');
+  assert.deepEqual(leaveReply, { ok: true });
   drops.socket.disconnect();
   const left = (seen) => seen.filter(({ event }) => event === 'live:left').map(({ args }) => args[0].id);
   await until(stays, (seen) => left(seen).length === 2, 'two live:left');
