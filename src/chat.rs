@@ -131,7 +131,10 @@ async fn publish(
     request: Result<ClipRequest, socketioxide::ParserError>,
 ) -> Result<Published, ClipError> {
     // Every attempt takes a token, valid or not, so a flood of garbage is limited too.
-    let limit = socket.extensions.get::<MessageLimit>().ok_or(ClipError::Internal)?;
+    let limit = socket
+        .extensions
+        .get::<MessageLimit>()
+        .ok_or(ClipError::Internal)?;
     if !limit.try_take() {
         return Err(ClipError::RateLimited);
     }
@@ -143,7 +146,10 @@ async fn publish(
     let slot = app.encoder.reserve()?;
     let gif = slot.encode(draft.frames).await?;
 
-    let author = socket.extensions.get::<Author>().ok_or(ClipError::Internal)?;
+    let author = socket
+        .extensions
+        .get::<Author>()
+        .ok_or(ClipError::Internal)?;
     let key = Uuid::now_v7();
     let created_at = now_ms();
     let ttl_ms = u64::try_from(app.config.clip_ttl.as_millis()).unwrap_or(u64::MAX);

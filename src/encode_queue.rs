@@ -55,7 +55,11 @@ impl EncodeQueue {
 
     /// A place in the queue, or `busy` if it is full or the server is shutting down.
     pub fn reserve(&self) -> Result<Slot, ClipError> {
-        let permit = self.slots.clone().try_acquire_owned().map_err(|_| ClipError::Busy)?;
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ClipError::Busy)?;
         Ok(Slot {
             _permit: permit,
             queue: self.clone(),
@@ -82,7 +86,10 @@ impl Slot {
             encoder::encode_gif(&frames.as_slices(), frame_delay)
         })
         .await;
-        queue.metrics.encode_seconds.observe(started.elapsed().as_secs_f64());
+        queue
+            .metrics
+            .encode_seconds
+            .observe(started.elapsed().as_secs_f64());
         match encoded {
             Ok(result) => result.map_err(ClipError::from),
             Err(panic) => {
@@ -98,7 +105,10 @@ impl From<EncodeError> for ClipError {
         match error {
             EncodeError::Undecodable { .. } => Self::BadFrame(error.to_string()),
             EncodeError::BadDimensions { .. } => Self::BadDimensions(error.to_string()),
-            EncodeError::NoFrames => Self::BadFrameCount { got: 0, max: crate::request::MAX_FRAMES },
+            EncodeError::NoFrames => Self::BadFrameCount {
+                got: 0,
+                max: crate::request::MAX_FRAMES,
+            },
         }
     }
 }

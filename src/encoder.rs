@@ -757,7 +757,10 @@ mod tests {
         assert_eq!(centiseconds(Duration::ZERO), 1);
         assert_eq!(centiseconds(Duration::from_secs(1_000)), u16::MAX);
         let gif = encode_gif(&CLIP[..1], Duration::from_millis(205)).unwrap();
-        assert_eq!(gif.delay_ms, 210, "the clip reports the delay the GIF really has");
+        assert_eq!(
+            gif.delay_ms, 210,
+            "the clip reports the delay the GIF really has"
+        );
     }
 
     /// `jpeg` with the size in its baseline frame header (SOF0) replaced.

@@ -22,7 +22,9 @@ pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), String> {
         .set_max_width(usize::from(u16::MAX))
         .set_max_height(usize::from(u16::MAX));
     let mut decoder = JpegDecoder::new_with_options(bytes, options);
-    decoder.decode_headers().map_err(|error| error.to_string())?;
+    decoder
+        .decode_headers()
+        .map_err(|error| error.to_string())?;
     let info = decoder.info().ok_or("the JPEG has no frame header")?;
     Ok((usize::from(info.width), usize::from(info.height)))
 }
@@ -41,7 +43,10 @@ mod tests {
     #[test]
     fn reports_a_forged_huge_size_instead_of_failing() {
         let mut forged = FRAME.to_vec();
-        let sof = forged.windows(2).position(|pair| pair == [0xFF, 0xC0]).unwrap();
+        let sof = forged
+            .windows(2)
+            .position(|pair| pair == [0xFF, 0xC0])
+            .unwrap();
         forged[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
         assert_eq!(dimensions(&forged), Ok((65535, 65535)));
     }

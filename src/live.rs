@@ -76,10 +76,14 @@ impl Dropped {
     fn message(self) -> String {
         match self {
             Self::NotJoined => "join the live room before sending frames".into(),
-            Self::TooSoon => "live frames are relayed at most once a second; extra ones are dropped".into(),
+            Self::TooSoon => {
+                "live frames are relayed at most once a second; extra ones are dropped".into()
+            }
             Self::TooLarge => format!("live frames may be at most {MAX_FRAME_BYTES} bytes"),
             Self::NotJpeg => "live frames must be JPEG images".into(),
-            Self::BadDimensions => format!("live frames may be at most {MAX_SIDE} pixels on a side"),
+            Self::BadDimensions => {
+                format!("live frames may be at most {MAX_SIDE} pixels on a side")
+            }
         }
     }
 
@@ -124,7 +128,9 @@ impl LiveRoom {
     fn participants(&self) -> MutexGuard<'_, HashMap<Sid, Participant>> {
         // A panic while holding the lock cannot leave the map half-updated in a way that
         // matters more than losing the room, so a poisoned lock is used as is.
-        self.participants.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.participants
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn join(&self, sid: Sid, author: Author, now: Instant) -> Joined {
@@ -169,7 +175,12 @@ impl LiveRoom {
     }
 
     /// Checks a frame and, if it is to be relayed, records it as the sender's latest.
-    pub fn accept_frame(&self, sid: Sid, frame: &Bytes, now: Instant) -> Result<FrameMeta, Dropped> {
+    pub fn accept_frame(
+        &self,
+        sid: Sid,
+        frame: &Bytes,
+        now: Instant,
+    ) -> Result<FrameMeta, Dropped> {
         // Cheap checks first, and all of them before taking the lock.
         if frame.len() > MAX_FRAME_BYTES {
             return Err(Dropped::TooLarge);
@@ -246,12 +257,10 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
 }
 
 async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): TryData<Bytes>) {
-    let accepted = frame
-        .map_err(|_| Dropped::NotJpeg)
-        .and_then(|frame| {
-            let meta = app.live.accept_frame(socket.id, &frame, Instant::now())?;
-            Ok((meta, frame))
-        });
+    let accepted = frame.map_err(|_| Dropped::NotJpeg).and_then(|frame| {
+        let meta = app.live.accept_frame(socket.id, &frame, Instant::now())?;
+        Ok((meta, frame))
+    });
     match accepted {
         Ok(relayed) => {
             app.metrics.live_frames_relayed.inc();
@@ -301,7 +310,10 @@ mod tests {
     const FRAME: &[u8] = include_bytes!("../tests/fixtures/clip-synth/f-1.jpg");
 
     fn author(name: &str) -> Author {
-        Author { id: name.into(), name: name.into() }
+        Author {
+            id: name.into(),
+            name: name.into(),
+        }
     }
 
     fn frame() -> Bytes {
@@ -343,7 +355,10 @@ mod tests {
         room.join(sid, author("a"), start);
         assert_eq!(room.accept_frame(sid, &frame(), start).unwrap().seq, 1);
         let early = start + Duration::from_millis(500);
-        assert_eq!(room.accept_frame(sid, &frame(), early).unwrap_err(), Dropped::TooSoon);
+        assert_eq!(
+            room.accept_frame(sid, &frame(), early).unwrap_err(),
+            Dropped::TooSoon
+        );
         let later = start + MIN_GAP;
         assert_eq!(room.accept_frame(sid, &frame(), later).unwrap().seq, 2);
     }
@@ -353,17 +368,32 @@ mod tests {
         let room = LiveRoom::default();
         let sid = Sid::new();
         let now = Instant::now();
-        assert_eq!(room.accept_frame(sid, &frame(), now).unwrap_err(), Dropped::NotJoined);
+        assert_eq!(
+            room.accept_frame(sid, &frame(), now).unwrap_err(),
+            Dropped::NotJoined
+        );
         room.join(sid, author("a"), now);
         let png = Bytes::from_static(b"\x89PNG\r\n\x1a\n");
-        assert_eq!(room.accept_frame(sid, &png, now).unwrap_err(), Dropped::NotJpeg);
+        assert_eq!(
+            room.accept_frame(sid, &png, now).unwrap_err(),
+            Dropped::NotJpeg
+        );
         let mut big = FRAME.to_vec();
         big.resize(MAX_FRAME_BYTES + 1, 0);
-        assert_eq!(room.accept_frame(sid, &Bytes::from(big), now).unwrap_err(), Dropped::TooLarge);
+        assert_eq!(
+            room.accept_frame(sid, &Bytes::from(big), now).unwrap_err(),
+            Dropped::TooLarge
+        );
         let mut wide = FRAME.to_vec();
-        let sof = wide.windows(2).position(|pair| pair == [0xFF, 0xC0]).unwrap();
+        let sof = wide
+            .windows(2)
+            .position(|pair| pair == [0xFF, 0xC0])
+            .unwrap();
         wide[sof + 7..sof + 9].copy_from_slice(&641u16.to_be_bytes());
-        assert_eq!(room.accept_frame(sid, &Bytes::from(wide), now).unwrap_err(), Dropped::BadDimensions);
+        assert_eq!(
+            room.accept_frame(sid, &Bytes::from(wide), now).unwrap_err(),
+            Dropped::BadDimensions
+        );
     }
 
     #[test]
@@ -385,7 +415,11 @@ mod tests {
         room.join(sid, author("a"), Instant::now());
         assert!(room.leave(sid));
         assert!(!room.leave(sid));
-        assert!(room.join(Sid::new(), author("b"), Instant::now()).others.is_empty());
+        assert!(
+            room.join(Sid::new(), author("b"), Instant::now())
+                .others
+                .is_empty()
+        );
     }
 
     #[test]

@@ -48,13 +48,41 @@ impl Metrics {
         }
 
         let mut registry = Registry::with_prefix("loopchat");
-        registry.register("clips_accepted", "Clips stored and acked", clips_accepted.clone());
-        registry.register("clips_rejected", "Clips refused, by error code", clips_rejected.clone());
-        registry.register("encode_seconds", "Time to turn a clip's JPEGs into a GIF", encode_seconds.clone());
-        registry.register("connections", "Connected Socket.IO clients", connections.clone());
-        registry.register("live_frames_relayed", "Live-room frames relayed to viewers", live_frames_relayed.clone());
-        registry.register("live_frames_dropped", "Live-room frames dropped, by reason", live_frames_dropped.clone());
-        registry.register("clips_stored", "Clips in the store, including expired ones not yet swept", clips_stored.clone());
+        registry.register(
+            "clips_accepted",
+            "Clips stored and acked",
+            clips_accepted.clone(),
+        );
+        registry.register(
+            "clips_rejected",
+            "Clips refused, by error code",
+            clips_rejected.clone(),
+        );
+        registry.register(
+            "encode_seconds",
+            "Time to turn a clip's JPEGs into a GIF",
+            encode_seconds.clone(),
+        );
+        registry.register(
+            "connections",
+            "Connected Socket.IO clients",
+            connections.clone(),
+        );
+        registry.register(
+            "live_frames_relayed",
+            "Live-room frames relayed to viewers",
+            live_frames_relayed.clone(),
+        );
+        registry.register(
+            "live_frames_dropped",
+            "Live-room frames dropped, by reason",
+            live_frames_dropped.clone(),
+        );
+        registry.register(
+            "clips_stored",
+            "Clips in the store, including expired ones not yet swept",
+            clips_stored.clone(),
+        );
 
         Self {
             registry: std::sync::Arc::new(registry),
@@ -75,7 +103,9 @@ impl Metrics {
     }
 
     pub fn live_frame_dropped(&self, code: &'static str) {
-        self.live_frames_dropped.get_or_create(&CodeLabel { code }).inc();
+        self.live_frames_dropped
+            .get_or_create(&CodeLabel { code })
+            .inc();
     }
 
     /// The text exposition of every metric.
@@ -102,8 +132,14 @@ mod tests {
         let metrics = Metrics::new();
         metrics.clip_rejected(&ClipError::RateLimited);
         let text = metrics.render();
-        assert!(text.contains(r#"loopchat_clips_rejected_total{code="rate_limited"} 1"#), "{text}");
-        assert!(text.contains(r#"loopchat_clips_rejected_total{code="busy"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"loopchat_clips_rejected_total{code="rate_limited"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"loopchat_clips_rejected_total{code="busy"} 0"#),
+            "{text}"
+        );
         assert!(text.contains("loopchat_encode_seconds_bucket"), "{text}");
     }
 }

@@ -28,7 +28,13 @@ pub fn display_name(requested: Option<&str>) -> String {
 /// [`MAX_NAME_CHARS`]. Names are always shown as text, so nothing else needs escaping.
 fn clean(requested: &str) -> String {
     let visible: String = requested.chars().filter(|c| !c.is_control()).collect();
-    visible.trim().chars().take(MAX_NAME_CHARS).collect::<String>().trim_end().to_owned()
+    visible
+        .trim()
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 fn random_name() -> String {
@@ -49,7 +55,10 @@ mod tests {
     #[test]
     fn cleans_and_cuts_a_requested_name() {
         assert_eq!(display_name(Some("  A\u{7}da \n")), "Ada");
-        assert_eq!(display_name(Some(&"x".repeat(100))).chars().count(), MAX_NAME_CHARS);
+        assert_eq!(
+            display_name(Some(&"x".repeat(100))).chars().count(),
+            MAX_NAME_CHARS
+        );
     }
 
     #[test]
@@ -57,7 +66,10 @@ mod tests {
         for requested in [None, Some(""), Some(" \u{7} ")] {
             let name = display_name(requested);
             let (adjective, animal) = name.split_once('-').unwrap();
-            assert!(ADJECTIVES.contains(&adjective) && ANIMALS.contains(&animal), "{name}");
+            assert!(
+                ADJECTIVES.contains(&adjective) && ANIMALS.contains(&animal),
+                "{name}"
+            );
         }
     }
 }

@@ -127,8 +127,8 @@ impl Store {
             if due.is_empty() {
                 return Ok(removed);
             }
-            let batch = (&self.clips, &self.gifs, &self.expiry).transaction(
-                |(clips, gifs, expiry)| {
+            let batch =
+                (&self.clips, &self.gifs, &self.expiry).transaction(|(clips, gifs, expiry)| {
                     let mut existed = 0;
                     for due_key in &due {
                         let key = &due_key[8..];
@@ -139,8 +139,7 @@ impl Store {
                         expiry.remove(due_key)?;
                     }
                     Ok::<_, ConflictableTransactionError<serde_json::Error>>(existed)
-                },
-            )?;
+                })?;
             self.count.fetch_sub(batch, Ordering::Relaxed);
             removed += batch;
         }
@@ -217,7 +216,12 @@ mod tests {
             store.insert(&clip, b"GIF").await.unwrap();
             keys.push(clip.key);
         }
-        let recent: Vec<_> = store.recent(3, 2_000).unwrap().iter().map(|c| c.key).collect();
+        let recent: Vec<_> = store
+            .recent(3, 2_000)
+            .unwrap()
+            .iter()
+            .map(|c| c.key)
+            .collect();
         assert_eq!(recent, keys[2..]);
     }
 
@@ -229,11 +233,20 @@ mod tests {
         store.insert(&short, b"GIF").await.unwrap();
         store.insert(&long, b"GIF").await.unwrap();
 
-        let recent: Vec<_> = store.recent(10, 2_000).unwrap().iter().map(|c| c.key).collect();
+        let recent: Vec<_> = store
+            .recent(10, 2_000)
+            .unwrap()
+            .iter()
+            .map(|c| c.key)
+            .collect();
         assert_eq!(recent, [long.key]);
         assert!(store.gif(short.key, 2_000).unwrap().is_none());
         assert!(store.gif(long.key, 2_000).unwrap().is_some());
-        assert_eq!(store.len(), 2, "reads must not delete; that is the sweep's job");
+        assert_eq!(
+            store.len(),
+            2,
+            "reads must not delete; that is the sweep's job"
+        );
     }
 
     #[tokio::test]

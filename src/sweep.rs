@@ -46,7 +46,10 @@ mod tests {
         Clip {
             key,
             id: None,
-            author: Author { id: "a".into(), name: "b".into() },
+            author: Author {
+                id: "a".into(),
+                name: "b".into(),
+            },
             message: String::new(),
             clip: Clip::url(key),
             width: 1,
@@ -65,14 +68,21 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.insert(&expired_clip(), b"GIF").await.unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(store.clone(), Duration::from_millis(10), shutdown.clone()));
+        let task = tokio::spawn(run(
+            store.clone(),
+            Duration::from_millis(10),
+            shutdown.clone(),
+        ));
 
         let emptied = tokio::time::timeout(Duration::from_secs(10), async {
             while !store.is_empty() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        assert!(emptied.await.is_ok(), "the sweep never removed the expired clip");
+        assert!(
+            emptied.await.is_ok(),
+            "the sweep never removed the expired clip"
+        );
         shutdown.cancel();
         task.await.unwrap();
     }

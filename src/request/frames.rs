@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn needs_one_to_ten_frames() {
         assert_eq!(code(Frames::parse(vec![], 0)), "bad_frame_count");
-        assert_eq!(code(Frames::parse(vec![binary(JPEG); 11], 0)), "bad_frame_count");
+        assert_eq!(
+            code(Frames::parse(vec![binary(JPEG); 11], 0)),
+            "bad_frame_count"
+        );
         assert_eq!(code(Frames::parse(vec![binary(JPEG); 10], 0)), "ok");
     }
 
@@ -189,11 +192,17 @@ mod tests {
     fn refuses_a_frame_one_byte_over_the_limit() {
         let mut big = JPEG.to_vec();
         big.resize(MAX_FRAME_BYTES + 1, 0);
-        assert_eq!(code(Frames::parse(vec![binary(&big)], 0)), "frame_too_large");
+        assert_eq!(
+            code(Frames::parse(vec![binary(&big)], 0)),
+            "frame_too_large"
+        );
         big.truncate(MAX_FRAME_BYTES);
         assert_eq!(code(Frames::parse(vec![binary(&big)], 0)), "ok");
         big.push(0);
-        assert_eq!(code(Frames::parse(vec![data_uri(&big)], 0)), "frame_too_large");
+        assert_eq!(
+            code(Frames::parse(vec![data_uri(&big)], 0)),
+            "frame_too_large"
+        );
     }
 
     #[test]
@@ -201,7 +210,10 @@ mod tests {
         let mut frame = JPEG.to_vec();
         frame.resize(240 * 1024, 0);
         assert_eq!(code(Frames::parse(vec![binary(&frame); 10], 0)), "ok");
-        assert_eq!(code(Frames::parse(vec![data_uri(&frame); 10], 0)), "frame_too_large");
+        assert_eq!(
+            code(Frames::parse(vec![data_uri(&frame); 10], 0)),
+            "frame_too_large"
+        );
     }
 
     #[test]

@@ -66,8 +66,10 @@ mod tests {
 
     #[test]
     fn a_well_formed_request_parses() {
-        let request =
-            request(&format!(r#"{{"id":"c1","message":" hi ","frames":["{JPEG_URI}"]}}"#)).unwrap();
+        let request = request(&format!(
+            r#"{{"id":"c1","message":" hi ","frames":["{JPEG_URI}"]}}"#
+        ))
+        .unwrap();
         let draft = ClipDraft::parse(request).unwrap();
         assert_eq!(draft.client_id.as_deref(), Some("c1"));
         assert_eq!(draft.text.as_str(), "hi");
@@ -100,13 +102,19 @@ mod tests {
     fn an_overlong_client_id_is_an_invalid_payload() {
         let id = "x".repeat(MAX_CLIENT_ID_CHARS + 1);
         let request = request(&format!(r#"{{"id":"{id}","frames":["{JPEG_URI}"]}}"#)).unwrap();
-        assert_eq!(ClipDraft::parse(request).unwrap_err(), ClipError::InvalidPayload);
+        assert_eq!(
+            ClipDraft::parse(request).unwrap_err(),
+            ClipError::InvalidPayload
+        );
     }
 
     #[test]
     fn frame_count_is_checked_before_text() {
         let long = "a".repeat(MAX_CHARS + 1);
         let request = request(&format!(r#"{{"message":"{long}","frames":[]}}"#)).unwrap();
-        assert_eq!(ClipDraft::parse(request).unwrap_err().code(), "bad_frame_count");
+        assert_eq!(
+            ClipDraft::parse(request).unwrap_err().code(),
+            "bad_frame_count"
+        );
     }
 }
