@@ -249,10 +249,10 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
             tracing::debug!(%error, socket = %socket.id, "could not send a cached live frame");
         }
     }
-    if joined.is_new {
-        if let Err(error) = socket.to(ROOM).emit("live:joined", &me).await {
-            tracing::warn!(%error, "announcing a live participant failed");
-        }
+    if joined.is_new
+        && let Err(error) = socket.to(ROOM).emit("live:joined", &me).await
+    {
+        tracing::warn!(%error, "announcing a live participant failed");
     }
 }
 
