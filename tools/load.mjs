@@ -11,14 +11,25 @@
 // data dir, touches nothing but 127.0.0.1, and stops by itself: every phase is bounded in
 // count and time.
 //
+// Each figure comes with a baseline measured in the same run, on the same server and
+// connections, so a reader can tell the server's share from the machine's and the tool's:
+//   a./b. the transport floor: a `live:leave` round trip (acked at once, no work) with the
+//         same 1,000 receivers connected;
+//   c.    the encoder ceiling: cores / mean encode time, read from the server's /metrics
+//         for the clips of this very phase;
+//   d.    the generator's own event-loop delay p99: time a relayed frame waited in the
+//         tool, not in the server.
+//
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
+//   node tools/load.mjs --only live   one phase: latency, throughput, live or memory
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 
 const { values: options } = parseArgs({
@@ -93,6 +104,13 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Sum and count of the server's encode_seconds histogram, from /metrics. */
+async function encodeSeconds(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN);
+  return { sum: read('loopchat_encode_seconds_sum'), count: read('loopchat_encode_seconds_count') };
+}
+
 // ---- clients ---------------------------------------------------------------------------
 
 async function connect(url, name) {
@@ -149,6 +167,14 @@ async function latencyAndFanOut(url) {
       arrivals.set(message.key, times);
     });
   }
+  const floorMs = [];
+  const probe = await connect(url, 'floor-probe');
+  for (let i = 0; i < config.latencyClips; i += 1) {
+    const sent = performance.now();
+    await probe.timeout(10_000).emitWithAck('live:leave');
+    floorMs.push(performance.now() - sent);
+  }
+  probe.close();
   const ackMs = [];
   const fanOutMs = [];
   let sender;
@@ -172,6 +198,8 @@ async function latencyAndFanOut(url) {
   sender?.close();
   closeAll(receivers);
   return {
+    'a./b. baseline: transport round trip p50 ms': percentile(floorMs, 50),
+    'a./b. baseline: transport round trip p99 ms': percentile(floorMs, 99),
     'a. ack latency p50 ms': percentile(ackMs, 50),
     'a. ack latency p99 ms': percentile(ackMs, 99),
     'b. fan-out to all receivers p50 ms': percentile(fanOutMs, 50),
@@ -203,13 +231,18 @@ async function throughput(url) {
       pool.push(socket);
     }
   }
+  const encodedBefore = await encodeSeconds(url);
   const started = performance.now();
   await Promise.all(Array.from({ length: config.throughputInFlight }, lane));
   const seconds = (performance.now() - started) / 1000;
+  const encodedAfter = await encodeSeconds(url);
   closeAll(pool);
+  const encodeMs = (1000 * (encodedAfter.sum - encodedBefore.sum)) / (encodedAfter.count - encodedBefore.count);
   return {
     'c. sustained clips/s (acked)': acked / seconds,
     'c. refused (busy etc.)': refused,
+    'c. baseline: mean encode ms under this load': encodeMs,
+    'c. baseline: encoder ceiling clips/s (cores / encode)': (1000 * availableParallelism()) / encodeMs,
   };
 }
 
@@ -220,7 +253,6 @@ async function liveRoom(url) {
   const streamers = await connectMany(url, config.streamers, 'streamer-');
   for (const socket of [...viewers, ...streamers]) await socket.timeout(5000).emitWithAck('live:join');
   const sentAt = new Map(); // `${from}/${seq}` -> send time; seq is the server's count
-  const streamerIds = new Map();
   let delivered = 0;
   const relayMs = [];
   for (const viewer of viewers) {
@@ -230,28 +262,33 @@ async function liveRoom(url) {
       if (sent !== undefined) relayMs.push(performance.now() - sent);
     });
   }
-  for (const streamer of streamers) {
-    streamerIds.set(streamer, streamer.id);
-    streamer.seq = 0;
-  }
+  for (const streamer of streamers) streamer.seq = 0;
+  // Cameras are not in step: each streamer sends once a second at its own offset, as the
+  // live page does from the moment it went live.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const started = performance.now();
-  for (let second = 0; second < config.liveSeconds; second += 1) {
-    const tick = performance.now();
-    for (const streamer of streamers) {
+  await Promise.all(streamers.map(async (streamer, index) => {
+    await sleep((1000 * index) / streamers.length);
+    for (let second = 0; second < config.liveSeconds; second += 1) {
+      const tick = performance.now();
       streamer.seq += 1;
       sentAt.set(`${streamer.id}/${streamer.seq}`, performance.now());
       streamer.emit('live:frame', LIVE_FRAME);
+      await sleep(Math.max(0, 1000 - (performance.now() - tick)));
     }
-    await sleep(Math.max(0, 1000 - (performance.now() - tick)));
-  }
+  }));
   await sleep(500);
+  loopDelay.disable();
   const seconds = (performance.now() - started) / 1000;
   const expected = config.streamers * config.liveSeconds * config.viewers;
   closeAll([...viewers, ...streamers]);
   return {
     'd. live frames relayed to viewers/s': delivered / seconds,
     'd. live delivered %': (100 * delivered) / expected,
+    'd. live relay latency p50 ms': percentile(relayMs, 50),
     'd. live relay latency p99 ms': percentile(relayMs, 99),
+    'd. baseline: generator event-loop delay p99 ms': loopDelay.percentile(99) / 1e6,
   };
 }
 
