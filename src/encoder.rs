@@ -14,8 +14,10 @@
 //!   crate still writes the file around it.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::hint::select_unpredictable;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 use std::time::Duration;
 
 use gif::{DisposalMethod, Encoder, EncodingError, Frame, Repeat};
@@ -258,9 +260,35 @@ fn decode_frame(decoder: &mut Decoder<'_>, frame: &mut [Rgb]) -> Result<(), Deco
 /// instead of failing on some corrupt frames (4×4 chroma subsampling, for one). The
 /// decoder that panicked is never used again.
 fn without_panics(call: impl FnOnce() -> Result<(), DecodeErrors>) -> Result<(), DecodeErrors> {
-    panic::catch_unwind(AssertUnwindSafe(call)).unwrap_or(Err(DecodeErrors::FormatStatic(
+    QUIET_DECODER_PANICS.call_once(install_quiet_hook);
+    IN_DECODER.set(true);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(call));
+    IN_DECODER.set(false);
+    outcome.unwrap_or(Err(DecodeErrors::FormatStatic(
         "the decoder gave up on this frame",
     )))
+}
+
+thread_local! {
+    /// Whether this thread is inside [`without_panics`].
+    static IN_DECODER: Cell<bool> = const { Cell::new(false) };
+}
+
+static QUIET_DECODER_PANICS: Once = Once::new();
+
+/// A decoder panic is a refused frame, not a bug of ours, and anyone can send one: the
+/// default hook would print a message (and, with `RUST_BACKTRACE` set, a backtrace) to
+/// stderr for each. Those become one debug line; every other panic still goes to the hook
+/// that was there before.
+fn install_quiet_hook() {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if IN_DECODER.get() {
+            tracing::debug!(%info, "the JPEG decoder panicked; the frame is refused");
+        } else {
+            previous(info);
+        }
+    }));
 }
 
 /// One palette for the whole clip, so a still background keeps its colours from frame to

@@ -21,6 +21,20 @@ const FRAMES = loadFrames();
 const [F1, F2, F3] = FRAMES;
 const ID = 'my-correlation-id';
 
+/**
+ * `jpeg` with the sampling factors of its second (blue chroma) component set to `factors`:
+ * 0x44 makes zune-jpeg 0.4 panic rather than fail, which the server must turn into a quiet
+ * `bad_frame`.
+ */
+function withChromaSampling(jpeg, factors) {
+  const copy = Buffer.from(jpeg);
+  const startOfFrame = copy.indexOf(Buffer.from([0xFF, 0xC0]));
+  // marker (2), length (2), precision (1), height (2), width (2), component count (1),
+  // then id, sampling, table (1 each) per component.
+  copy[startOfFrame + 14] = factors;
+  return copy;
+}
+
 /** The ten fixtures with frame `index` replaced by `frame`. */
 const tenWith = (index, frame) => FRAMES.map((f, i) => (i === index ? frame : f));
 
@@ -69,6 +83,11 @@ const CASES = [
     code: 'bad_frame',
     what: 'a data URI with invalid base64',
     payload: { id: ID, message: 'bad base64', frames: [dataUri(F1), 'data:image/jpeg;base64,@@not*base64!!'] },
+  },
+  {
+    code: 'bad_frame',
+    what: 'a frame that makes the JPEG decoder panic (4×4 chroma subsampling)',
+    payload: { id: ID, message: 'panic', frames: tenWith(1, withChromaSampling(F2, 0x44)) },
   },
   { code: 'bad_frame', what: 'a string that is not a data URI', payload: { id: ID, message: 'no uri', frames: ['hello'] } },
   {
@@ -132,6 +151,9 @@ async function assertNothingHappened(h, { server, observer }, before, { code, re
   assert.equal((await atObserver).key, good.key, 'the good clip is broadcast');
   assert.equal((await atSender).key, good.key, 'the refused sender receives it too');
   assert.deepEqual(await replayKeys(server.url), [...before.replay, good.key]);
+  // A refusal is not a crash: nothing may reach the log as a panic (the decoder's own
+  // panics are caught and logged at debug level only).
+  assert.doesNotMatch(server.output(), /panicked/, 'no panic in the server\'s output');
 }
 
 for (const { code, what, payload, id = ID } of CASES) {
