@@ -66,7 +66,8 @@ async fn live_page() -> Result<Html<String>, HttpError> {
     Ok(Html(LivePage.render()?))
 }
 
-/// `/clips/<key>.gif`: anything that is not a UUID followed by `.gif` is simply unknown.
+/// `/clips/<key>.gif`: anything that is not a key as the server writes it, followed by
+/// `.gif`, is simply unknown.
 async fn clip_gif(
     State(app): State<App>,
     Path(file): Path<String>,
@@ -74,7 +75,7 @@ async fn clip_gif(
 ) -> Result<Response, HttpError> {
     let key = file
         .strip_suffix(".gif")
-        .and_then(|key| Uuid::try_parse(key).ok())
+        .and_then(canonical_key)
         .ok_or(HttpError::NotFound)?;
     let now = now_ms();
     let (clip, gif) = app.store.gif(key, now)?.ok_or(HttpError::NotFound)?;
@@ -91,6 +92,15 @@ async fn clip_gif(
     }
     let gif_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"))];
     Ok((headers, gif_type, gif.to_vec()).into_response())
+}
+
+/// The key in `text` if `text` is spelt exactly as the server spells keys (lower-case,
+/// hyphenated). `Uuid::try_parse` also takes upper case, braces, `urn:uuid:` and no
+/// hyphens; one spelling per clip keeps URLs, ETags and caches one-to-one with clips.
+fn canonical_key(text: &str) -> Option<Uuid> {
+    let key = Uuid::try_parse(text).ok()?;
+    let mut spelt = Uuid::encode_buffer();
+    (key.hyphenated().encode_lower(&mut spelt) == text).then_some(key)
 }
 
 async fn healthz(State(app): State<App>) -> Response {
@@ -150,4 +160,27 @@ fn already_has(request_headers: &HeaderMap, etag: &str) -> bool {
             tags.split(',')
                 .any(|tag| tag.trim() == etag || tag.trim() == "*")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_spelling_of_a_key_names_a_clip() {
+        let key = Uuid::now_v7();
+        let canonical = key.hyphenated().to_string();
+        assert_eq!(canonical_key(&canonical), Some(key));
+        for other in [
+            canonical.to_uppercase(),
+            key.simple().to_string(),
+            key.braced().to_string(),
+            key.urn().to_string(),
+            format!("{canonical} "),
+            format!("../{canonical}"),
+            String::new(),
+        ] {
+            assert_eq!(canonical_key(&other), None, "{other:?}");
+        }
+    }
 }

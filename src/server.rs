@@ -7,6 +7,7 @@ use axum::Router;
 use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::Config;
 use crate::encode_queue::EncodeQueue;
@@ -64,7 +65,14 @@ pub fn router(app: App) -> (Router, SocketIo) {
         )
         .build_layer();
     io.ns("/", crate::chat::on_connect);
-    let router = crate::http::routes().with_state(app).layer(layer);
+    // No route but Socket.IO's long-polling reads a body; a declared body larger than any
+    // transport message is refused with 413 before anyone reads it. Headers are bounded by
+    // hyper's defaults, which `axum::serve` keeps: at most 100 headers in at most ~400 KiB,
+    // else 431. No CORS layer: see the README.
+    let router = crate::http::routes()
+        .with_state(app)
+        .layer(layer)
+        .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT));
     (router, io)
 }
 
