@@ -65,6 +65,10 @@ export function connect() {
 
   socket.on('disconnect', (reason) => {
     if (reason === 'io client disconnect') return;
+    // socket.io-client reconnects by itself unless the server ended the session, which
+    // loopchat does only when it shuts down: come back once it is up again, and take the
+    // replay.
+    if (reason === 'io server disconnect') socket.connect();
     show('lost', 'Connection lost. Reconnecting…');
   });
 
