@@ -17,7 +17,7 @@ import omggif from 'omggif';
 const { GifReader } = omggif;
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const SERVER_BIN = resolve(REPO_ROOT, process.env.LOOPCHAT_BIN ?? 'target/debug/loopchat');
+export const SERVER_BIN = resolve(REPO_ROOT, process.env.LOOPCHAT_BIN ?? 'target/release/loopchat');
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 /** How long "nothing arrives" is watched for. */
