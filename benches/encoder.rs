@@ -12,18 +12,7 @@ use gif::{Encoder, Frame, Repeat};
 use loopchat::encoder::{encode_gif, quality};
 use zune_jpeg::JpegDecoder;
 
-const FRAMES: [&[u8]; 10] = [
-    include_bytes!("../tests/fixtures/clip-synth/f-1.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-2.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-3.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-4.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-5.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-6.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-7.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-8.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-9.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-10.jpg"),
-];
+const FRAMES: [&[u8]; 10] = include!("../tests/fixtures/clip_synth.rs");
 
 const DELAY: Duration = Duration::from_millis(200);
 /// `DELAY` as a GIF counts it, in hundredths of a second.

@@ -10,18 +10,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-const FRAMES: [&[u8]; 10] = [
-    include_bytes!("../tests/fixtures/clip-synth/f-1.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-2.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-3.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-4.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-5.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-6.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-7.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-8.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-9.jpg"),
-    include_bytes!("../tests/fixtures/clip-synth/f-10.jpg"),
-];
+const FRAMES: [&[u8]; 10] = include!("../tests/fixtures/clip_synth.rs");
 
 /// Clips encoded per run: divide the total instruction count by this.
 const CLIPS: usize = 10;

@@ -559,18 +559,7 @@ mod tests {
 
     use super::*;
 
-    const CLIP: [&[u8]; 10] = [
-        include_bytes!("../tests/fixtures/clip-synth/f-1.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-2.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-3.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-4.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-5.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-6.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-7.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-8.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-9.jpg"),
-        include_bytes!("../tests/fixtures/clip-synth/f-10.jpg"),
-    ];
+    const CLIP: [&[u8]; 10] = include!("../tests/fixtures/clip_synth.rs");
 
     /// An 8×8 greyscale JPEG, a ramp from black to light grey (jpeg-encoder 0.6, quality 50).
     const GREY: &[u8] = &[
