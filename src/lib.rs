@@ -21,6 +21,7 @@
 //! - [`clip`]: the `Clip` every client sees.
 //! - [`error`]: the client-facing error codes.
 //! - [`metrics`]: the Prometheus metrics.
+//! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
 pub mod chat;
 pub mod clip;
@@ -28,6 +29,8 @@ pub mod config;
 pub mod encode_queue;
 pub mod encoder;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod jpeg;
 pub mod live;
