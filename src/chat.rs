@@ -15,7 +15,7 @@ use crate::error::ClipError;
 use crate::names::display_name;
 use crate::presence::Online;
 use crate::rate_limit::MessageLimit;
-use crate::request::{ClipDraft, ClipRequest};
+use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
 use crate::server::App;
 
 /// The handshake's `auth` object.
@@ -83,7 +83,12 @@ async fn on_message(
     TryData(request): TryData<ClipRequest>,
     ack: AckSender,
 ) {
-    let client_id = request.as_ref().ok().and_then(|request| request.id.clone());
+    // Echoed in `messageerror` only if it is a valid id: a refused 4 MB id is not sent back.
+    let client_id = request
+        .as_ref()
+        .ok()
+        .and_then(|request| request.id.clone())
+        .filter(|id| id.chars().count() <= MAX_CLIENT_ID_CHARS);
     match publish(&socket, &app, request).await {
         Ok(published) => {
             let clip = &published.clip;

@@ -157,7 +157,7 @@ const PAYLOAD_CASES = [
   { code: 'invalid_payload', echo: 'null', what: 'id is an object', payload: { id: { a: 1 }, message: 'x', frames: [F1] } },
   { code: 'invalid_payload', echo: 'null', what: 'id is an array', payload: { id: ['a'], message: 'x', frames: [F1] } },
   { code: 'invalid_payload', echo: 'null', what: 'id is a boolean', payload: { id: true, message: 'x', frames: [F1] } },
-  { code: 'invalid_payload', echo: 'id-or-null', what: 'id is a string of 129 characters (the limit is 128)', payload: { id: 'i'.repeat(129), message: 'x', frames: [F1] } },
+  { code: 'invalid_payload', echo: 'null', what: 'id is a string of 129 characters (the limit is 128; an invalid id is not echoed)', payload: { id: 'i'.repeat(129), message: 'x', frames: [F1] } },
   { code: 'invalid_payload', echo: 'id-or-null', what: 'message is an array', payload: { id: ID, message: ['a'], frames: [F1] } },
   { code: 'invalid_payload', echo: 'id-or-null', what: 'message is an object', payload: { id: ID, message: { text: 'a' }, frames: [F1] } },
   { code: 'invalid_payload', echo: 'id-or-null', what: 'message is null', payload: { id: ID, message: null, frames: [F1] } },
