@@ -1,7 +1,9 @@
 //! Wiring: the shared state, the axum router with Socket.IO mounted on it, the
 //! background tasks, and graceful shutdown.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use socketioxide::{ParserConfig, SocketIo};
@@ -25,6 +27,11 @@ const TRANSPORT_LIMIT: usize = MAX_MESSAGE_BYTES + 2 * 1024 * 1024;
 /// Binary attachments one packet may carry: enough for an 11-frame clip to be answered
 /// with `bad_frame_count`, few enough that a packet cannot announce thousands.
 const MAX_ATTACHMENTS: usize = 64;
+/// How long a stop waits for HTTP requests still open after every socket was closed. Closing
+/// the sockets answers their long-polls; what is left is a download or a long-poll of an
+/// Engine.IO session with no socket (a client that left between its disconnect and its
+/// close packet), which would otherwise hold the stop until the next ping, 25 s later.
+const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -77,7 +84,8 @@ pub fn router(app: App) -> (Router, SocketIo) {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets clips in
-/// flight finish (stored, acked and broadcast), closes the sockets and flushes the store.
+/// flight finish (stored, acked and broadcast), closes the sockets, waits at most
+/// [`LINGER_AFTER_CLOSE`] for the HTTP requests still open, and flushes the store.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -96,19 +104,33 @@ pub async fn run(
     let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
 
     let closing = stopping.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing clips in flight");
-            closing.cancel();
-            // Open sockets would keep the server up forever; close them once every clip
-            // in flight has been answered.
-            tokio::spawn(async move {
-                app.encoder.drain().await;
-                io.close().await;
-            });
+    let sockets_closed = CancellationToken::new();
+    let serve = axum::serve(listener, router)
+        .with_graceful_shutdown({
+            let sockets_closed = sockets_closed.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing clips in flight");
+                closing.cancel();
+                // Open sockets would keep the server up forever; close them once every
+                // clip in flight has been answered.
+                tokio::spawn(async move {
+                    app.encoder.drain().await;
+                    io.close().await;
+                    sockets_closed.cancel();
+                });
+            }
         })
-        .await?;
+        .into_future();
+    tokio::select! {
+        result = serve => result?,
+        () = async {
+            sockets_closed.cancelled().await;
+            tokio::time::sleep(LINGER_AFTER_CLOSE).await;
+        } => tracing::warn!(
+            "HTTP requests still open {LINGER_AFTER_CLOSE:?} after the sockets closed; stopping without them"
+        ),
+    }
 
     let _ = tokio::join!(sweeper, presence);
     store.flush().await?;

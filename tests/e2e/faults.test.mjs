@@ -1,6 +1,6 @@
 // Faults and abuse (SPEC §3, §5, §6) against the real server: a client flooding `message`
-// next to well-behaved ones, a crash loop of kill -9 mid-stream on one data dir, and a live
-// viewer whose TCP connection stops being read.
+// next to well-behaved ones, a crash loop of kill -9 mid-stream on one data dir, a live
+// viewer whose TCP connection stops being read, and a stop while a long-poll hangs on.
 //
 // Every check is on outcomes, never on timings; the few durations used (how long the flood
 // took, how long the stall lasted) only loosen a bound, never tighten it:
@@ -14,7 +14,9 @@
 //     near-64 KiB frames costs the server one pending frame of memory (live frames are
 //     volatile), still gets every chat message and ack once it reads again, and a healthy
 //     viewer keeps receiving every streamer and every chat clip meanwhile;
-//   - a repeated live:join sends nothing again (it would re-send every cached frame).
+//   - a repeated live:join sends nothing again (it would re-send every cached frame);
+//   - SIGTERM with a long-poll open on an Engine.IO session that has no socket (closing the
+//     sockets cannot answer it) still exits cleanly, after a bounded wait, keeping the clips.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -394,4 +396,28 @@ e2e('joining the live room again sends nothing again: repeated live:join is no a
   await expectNoEvent(viewer.socket, 'live:frame', QUIET_MS);
   const after = viewer.events.slice(before).map((e) => e.event);
   assert.deepEqual(after.filter((event) => event === 'live:frame' || event === 'live:joined'), [], 'nothing sent again');
+});
+
+e2e('a long-poll of a session with no socket cannot hold up a stop, and the clips stay', async (t, h) => {
+  const server = await h.server();
+  const a = await h.client(server.url, { name: 'alice' });
+  const clip = await sendGoodClip(a.socket, { message: 'before the stop', frames: FRAMES.slice(0, 2) });
+  a.close();
+
+  // An Engine.IO session that never joined a namespace, as a client leaves one between its
+  // disconnect and its close packet: closing the sockets does not answer its long-poll.
+  const session = `${server.url}/socket.io/?EIO=4&transport=polling`;
+  const { sid } = JSON.parse((await (await fetch(session)).text()).slice(1));
+  const poll = `${session}&sid=${sid}`;
+  assert.equal(await (await fetch(poll)).text(), '2', 'the first long-poll gets the first ping');
+  await fetch(poll, { method: 'POST', body: '3' }); // pong: a healthy session
+  const longPoll = fetch(poll).then((response) => response.text(), (error) => error);
+  await sleep(300); // the GET reaches the server; the warning below proves it did
+
+  const exit = await server.stop();
+  assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
+  assert.match(server.output(), /HTTP requests still open .* after the sockets closed/, 'the stop waited on the long-poll, then left it');
+  await longPoll;
+  const again = await h.server({ dataDir: server.dataDir });
+  assert.deepEqual(await replayKeys(again.url), [clip.key]);
 });

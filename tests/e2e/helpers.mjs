@@ -93,7 +93,7 @@ export async function startServer({ args = [], dataDir } = {}) {
     if (result === 'timeout') {
       child.kill('SIGKILL');
       await exited;
-      throw new Error(`server did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}`);
+      throw new Error(`server did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}:\n${tail(lines)}`);
     }
     return result;
   }
