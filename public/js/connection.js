@@ -65,9 +65,10 @@ export function connect() {
 
   socket.on('disconnect', (reason) => {
     if (reason === 'io client disconnect') return;
-    // socket.io-client reconnects by itself unless the server ended the session, which
-    // loopchat does only when it shuts down: come back once it is up again, and take the
-    // replay.
+    // socket.io-client reconnects by itself after a lost transport (what a server restart
+    // looks like: 'transport close'), but not after the server ended the session with a
+    // DISCONNECT packet. loopchat sends none today; should it, the page still comes back
+    // and takes the replay rather than sit disconnected.
     if (reason === 'io server disconnect') socket.connect();
     show('lost', 'Connection lost. Reconnecting…');
   });

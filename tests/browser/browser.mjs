@@ -58,6 +58,8 @@ export function browserTest(name, fn, options = {}) {
 class BrowserHarness {
   constructor() {
     this.server = null;
+    /** Servers stopped by `restartServer`, cleaned up (their data dirs removed) last. */
+    this.stoppedServers = [];
     this.browser = null;
     this.pages = [];
     this.clients = [];
@@ -70,6 +72,18 @@ class BrowserHarness {
       executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
       args: CHROMIUM_ARGS,
     });
+    return this.server.url;
+  }
+
+  /**
+   * Stops the server (SIGTERM) and starts a new one on the same port and data dir, as an
+   * operator's restart looks to the pages already open.
+   */
+  async restartServer() {
+    const old = this.server;
+    await old.stop();
+    this.stoppedServers.push(old);
+    this.server = await startServer({ dataDir: old.dataDir, port: Number(new URL(old.url).port) });
     return this.server.url;
   }
 
@@ -120,6 +134,7 @@ class BrowserHarness {
       await this.browser?.close();
     } finally {
       await this.server?.cleanup();
+      for (const server of this.stoppedServers) await server.cleanup();
     }
   }
 }

@@ -149,6 +149,41 @@ browserTest('a reload shows the replay and a reconnect duplicates nothing', asyn
   assert.deepEqual(uncaught(reader), []);
 });
 
+browserTest('after a server restart the page says so, comes back by itself, is replayed and sends again', async (t, b) => {
+  await b.start();
+  const sender = await b.open('/', { name: 'sender' });
+  const reader = await b.open('/', { name: 'reader' });
+  await readyToSend(sender);
+  await connected(reader);
+  const before = await sendFromPage(sender, 'before the restart');
+  await clipFor(reader, before).waitFor();
+
+  for (const page of [sender, reader]) {
+    await page.evaluate(() => {
+      window.bannerStates = [];
+      const banner = document.getElementById('connection');
+      new MutationObserver(() => window.bannerStates.push(banner.dataset.state))
+        .observe(banner, { attributes: true, attributeFilter: ['data-state'] });
+      window.replays = 0;
+      window.loopchat.socket.on('messages', () => { window.replays += 1; });
+    });
+  }
+  // The server ends every session as it stops; nobody touches the pages meanwhile.
+  await b.restartServer();
+
+  for (const page of [sender, reader]) {
+    await page.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
+    const states = await page.evaluate(() => window.bannerStates);
+    assert.ok(states.includes('lost'), `${page.label}: the banner said the connection was lost: ${states}`);
+    assert.ok(states.includes('restored'), `${page.label}: the banner said it was back: ${states}`);
+    assert.deepEqual(await keyCounts(page), { [before]: 1 }, `${page.label}: the stored clip, once`);
+  }
+  const after = await sendFromPage(sender, 'after the restart');
+  await clipFor(reader, after).waitFor();
+  assert.deepEqual(await keyCounts(reader), { [before]: 1, [after]: 1 });
+  for (const page of [sender, reader]) assert.deepEqual(uncaught(page), [], `${page.label}: no uncaught error`);
+});
+
 browserTest('without the camera the page says so and still shows clips as they arrive', async (t, b) => {
   await b.start();
   const refused = await b.open('/', { name: 'no-camera', camera: 'denied' });

@@ -76,6 +76,25 @@ browserTest('stopping takes your picture away from the others and keeps you watc
   await seesStreaming(streamer, 'viewer');
 });
 
+browserTest('after a server restart a streamer is back on the watcher\'s page by itself', async (t, b) => {
+  await b.start();
+  const streamer = await b.open('/live', { name: 'streamer' });
+  const watcher = await b.open('/live', { name: 'watcher', camera: 'denied' });
+  await joined(streamer);
+  await joined(watcher);
+  await goLive(streamer);
+  await seesStreaming(watcher, 'streamer');
+
+  await b.restartServer();
+
+  // Both pages join the new server's room again and the streamer keeps streaming: a fresh
+  // picture arrives, under the streamer's new connection.
+  await watcher.waitForFunction(() => window.loopchat?.socket?.connected);
+  await seesStreaming(watcher, 'streamer');
+  assert.equal(await tile(watcher, 'streamer').count(), 1, 'one tile for the streamer, not one per connection');
+  assert.equal(await streamer.locator('#stop:visible').count(), 1, 'the streamer is still live');
+});
+
 browserTest('without a camera, going live explains why and the page keeps watching', async (t, b) => {
   await b.start();
   const streamer = await b.open('/live', { name: 'streamer' });

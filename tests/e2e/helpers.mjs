@@ -28,19 +28,20 @@ export const WAIT_MS = 10_000;
 // ---- the server --------------------------------------------------------------------------
 
 /**
- * Spawns the server on 127.0.0.1, any free port, and a fresh data dir (unless `dataDir` is
- * given; a dir made here is removed by `cleanup()`). Resolves once it printed
+ * Spawns the server on 127.0.0.1, any free port (unless `port` is given, as for a restart
+ * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
+ * made here is removed by `cleanup()`). Resolves once it printed
  * `listening on http://…`, with `{ url, dataDir, process, stop(), kill9(), output(), cleanup() }`.
  * The server's stdout and stderr are kept in memory (`output()`); set LOOPCHAT_E2E_LOG=1 to
  * also stream them, prefixed, to stderr.
  */
-export async function startServer({ args = [], dataDir } = {}) {
+export async function startServer({ args = [], dataDir, port = 0 } = {}) {
   const ownDir = dataDir === undefined;
   if (ownDir) {
     dataDir = await mkdtemp(join(tmpdir(), 'loopchat-e2e-'));
     ownedDirs.add(dataDir);
   }
-  const argv = ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args];
+  const argv = ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args];
   const child = spawn(SERVER_BIN, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
