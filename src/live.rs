@@ -239,8 +239,11 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
     let Some(me) = socket.extensions.get::<Author>() else {
         return;
     };
-    let joined = app.live.join(socket.id, me.clone(), Instant::now());
+    // Into the broadcast room first: whoever joins the live room after us then announces
+    // itself to us, and whoever joined before is in our reply. The other order leaves a gap
+    // in which a joiner is in neither, and we never learn of them.
     socket.join(ROOM);
+    let joined = app.live.join(socket.id, me.clone(), Instant::now());
     let reply = json!({ "ok": true, "you": me, "participants": joined.others });
     if let Err(error) = ack.send(&reply) {
         tracing::debug!(%error, socket = %socket.id, "could not ack live:join");

@@ -133,6 +133,9 @@ function markStale() {
 // ---- the room ------------------------------------------------------------------------
 
 async function join() {
+  // Tiles from before this join (an earlier connection) that the reply does not list are
+  // gone. Tiles made while the reply is on its way are people who just joined: keep them.
+  const earlier = new Set(tiles.keys());
   try {
     const reply = await socket.timeout(10000).emitWithAck('live:join');
     if (!reply?.ok) throw new Error('refused');
@@ -140,7 +143,7 @@ async function join() {
     if (myId && myId !== reply.you.id) removeTile(myId);
     myId = reply.you.id;
     const present = new Set([myId, ...reply.participants.map((participant) => participant.id)]);
-    for (const id of [...tiles.keys()]) if (!present.has(id)) removeTile(id);
+    for (const id of earlier) if (!present.has(id)) removeTile(id);
     const mine = tileFor(reply.you);
     if (camera) showOwnCamera(mine);
     for (const participant of reply.participants) tileFor(participant);

@@ -11,6 +11,8 @@ const FRAME = readFileSync(new URL('../fixtures/clip-synth/f-1.jpg', import.meta
 const OTHER_FRAME = readFileSync(new URL('../fixtures/clip-synth/f-2.jpg', import.meta.url));
 // The server relays at most one frame per sender every 900 ms.
 const FRAME_GAP_MS = 1000;
+// Enough simultaneous joins for two of them to interleave on the server's worker threads.
+const JOINING_AT_ONCE = 40;
 
 async function withServer(t) {
   const server = await startServer();
@@ -175,4 +177,23 @@ test('leaving and disconnecting announce live:left and empty the participant lis
   const newcomer = await participant(t, url, 'newcomer');
   const reply = await join(newcomer);
   assert.deepEqual(reply.participants.map((p) => p.id), [stays.id]);
+});
+
+test('everyone joining at once learns of everyone else, from the join reply or live:joined', async (t) => {
+  const { url } = await withServer(t);
+  const everyone = [];
+  for (let i = 0; i < JOINING_AT_ONCE; i += 1) everyone.push(await participant(t, url, `p${i}`));
+  const replies = await Promise.all(everyone.map(join));
+
+  // Whoever joined before you is in your reply; whoever joined after you announces itself
+  // to you. A join that slips between the two is a participant you never see.
+  const knownTo = (client, reply) => new Set([
+    ...reply.participants.map((participant) => participant.id),
+    ...client.seen.filter(({ event }) => event === 'live:joined').map(({ args }) => args[0].id),
+  ]);
+  for (const [i, client] of everyone.entries()) {
+    const others = everyone.filter((other) => other !== client).map((other) => other.id);
+    await until(client, () => others.every((id) => knownTo(client, replies[i]).has(id)),
+      `${client.name} to know all ${others.length} others`);
+  }
 });
