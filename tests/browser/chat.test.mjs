@@ -40,6 +40,29 @@ function clipFor(page, key) {
   return page.locator(`#clips li.clip[data-key="${key}"]`);
 }
 
+/** Starts counting on `page` the connection banner's states and the replays received. */
+function watchReconnects(page) {
+  return page.evaluate(() => {
+    window.bannerStates = [];
+    const banner = document.getElementById('connection');
+    new MutationObserver(() => window.bannerStates.push(banner.dataset.state))
+      .observe(banner, { attributes: true, attributeFilter: ['data-state'] });
+    window.replays = 0;
+    window.loopchat.socket.on('messages', () => { window.replays += 1; });
+  });
+}
+
+/**
+ * Waits until `page` (watched by `watchReconnects`) is connected again and was replayed
+ * once, and checks that its banner said the connection was lost and then back.
+ */
+async function cameBack(page) {
+  await page.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
+  const states = await page.evaluate(() => window.bannerStates);
+  assert.ok(states.includes('lost'), `${page.label}: the banner said the connection was lost: ${states}`);
+  assert.ok(states.includes('restored'), `${page.label}: the banner said it was back: ${states}`);
+}
+
 function uncaught(page) {
   return page.problems.filter((problem) => problem.startsWith('uncaught'));
 }
@@ -127,19 +150,9 @@ browserTest('a reload shows the replay and a reconnect duplicates nothing', asyn
 
   // Drop the connection under the page: it says so, reconnects, says so, and is replayed
   // the same clips again.
-  await reader.evaluate(() => {
-    window.bannerStates = [];
-    const banner = document.getElementById('connection');
-    new MutationObserver(() => window.bannerStates.push(banner.dataset.state))
-      .observe(banner, { attributes: true, attributeFilter: ['data-state'] });
-    window.replays = 0;
-    window.loopchat.socket.on('messages', () => { window.replays += 1; });
-    window.loopchat.socket.io.engine.close();
-  });
-  await reader.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
-  const states = await reader.evaluate(() => window.bannerStates);
-  assert.ok(states.includes('lost'), `the banner said the connection was lost: ${states}`);
-  assert.ok(states.includes('restored'), `the banner said it was back: ${states}`);
+  await watchReconnects(reader);
+  await reader.evaluate(() => window.loopchat.socket.io.engine.close());
+  await cameBack(reader);
   assert.deepEqual(await keyCounts(reader), { [first]: 1, [second]: 1 });
 
   // A clip sent while the reader is connected again arrives once.
@@ -158,24 +171,12 @@ browserTest('after a server restart the page says so, comes back by itself, is r
   const before = await sendFromPage(sender, 'before the restart');
   await clipFor(reader, before).waitFor();
 
-  for (const page of [sender, reader]) {
-    await page.evaluate(() => {
-      window.bannerStates = [];
-      const banner = document.getElementById('connection');
-      new MutationObserver(() => window.bannerStates.push(banner.dataset.state))
-        .observe(banner, { attributes: true, attributeFilter: ['data-state'] });
-      window.replays = 0;
-      window.loopchat.socket.on('messages', () => { window.replays += 1; });
-    });
-  }
+  for (const page of [sender, reader]) await watchReconnects(page);
   // The server ends every session as it stops; nobody touches the pages meanwhile.
   await b.restartServer();
 
   for (const page of [sender, reader]) {
-    await page.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
-    const states = await page.evaluate(() => window.bannerStates);
-    assert.ok(states.includes('lost'), `${page.label}: the banner said the connection was lost: ${states}`);
-    assert.ok(states.includes('restored'), `${page.label}: the banner said it was back: ${states}`);
+    await cameBack(page);
     assert.deepEqual(await keyCounts(page), { [before]: 1 }, `${page.label}: the stored clip, once`);
   }
   const after = await sendFromPage(sender, 'after the restart');
