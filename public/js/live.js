@@ -37,7 +37,7 @@ const canvas = document.createElement('canvas');
 canvas.width = WIDTH;
 canvas.height = HEIGHT;
 
-/** @type {Map<string, { item: HTMLLIElement, picture: HTMLImageElement, url: string | null, lastFrame: number }>} */
+/** @type {Map<string, { item: HTMLLIElement, picture: HTMLImageElement, url: string | null, lastFrame: number, seq: number }>} */
 const tiles = new Map();
 let myId = null;
 let joined = false;
@@ -64,7 +64,7 @@ function tileFor({ id, name }) {
   if (!tile) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.dataset.id = id;
-    tile = { item, picture: item.querySelector('.tile-picture'), url: null, lastFrame: 0 };
+    tile = { item, picture: item.querySelector('.tile-picture'), url: null, lastFrame: 0, seq: -1 };
     tiles.set(id, tile);
     if (id === myId) {
       item.classList.add('mine');
@@ -107,6 +107,9 @@ function updateEmpty() {
 function showFrame(meta, jpeg) {
   if (!meta?.from || meta.from === myId) return;
   const tile = tileFor({ id: meta.from, name: meta.name });
+  // A joiner's cached frame and a fresh relay can cross on the way; never step back.
+  if (Number.isInteger(meta.seq) && meta.seq <= tile.seq) return;
+  tile.seq = meta.seq ?? tile.seq;
   const previous = tile.url;
   const url = URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' }));
   tile.url = url;
