@@ -60,6 +60,7 @@ impl EncodeQueue {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ClipError::Busy)?;
+        self.metrics.clips_in_flight.inc();
         Ok(Slot {
             _permit: permit,
             queue: self.clone(),
@@ -100,6 +101,12 @@ impl Slot {
     }
 }
 
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.queue.metrics.clips_in_flight.dec();
+    }
+}
+
 impl From<EncodeError> for ClipError {
     fn from(error: EncodeError) -> Self {
         match error {
@@ -129,6 +136,20 @@ mod tests {
         assert_eq!(queue.reserve().err(), Some(ClipError::Busy));
         drop(second);
         assert!(queue.reserve().is_ok());
+    }
+
+    #[test]
+    fn counts_the_clips_in_flight_until_their_slots_go() {
+        let queue = queue(2);
+        let in_flight = || queue.metrics.clips_in_flight.get();
+        let first = queue.reserve().unwrap();
+        let second = queue.reserve().unwrap();
+        assert!(queue.reserve().is_err());
+        assert_eq!(in_flight(), 2, "a refused clip is not in flight");
+        drop(first);
+        assert_eq!(in_flight(), 1);
+        drop(second);
+        assert_eq!(in_flight(), 0);
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ pub struct Metrics {
     clips_rejected: Family<CodeLabel, Counter>,
     /// Seconds from a clip's JPEGs to its GIF, on a worker thread.
     pub encode_seconds: Histogram,
+    /// Clips admitted to the encoder queue and not yet answered: encoding, waiting for a
+    /// core, or being stored. What a stop waits for.
+    pub clips_in_flight: Gauge,
     pub connections: Gauge,
     pub live_frames_relayed: Counter,
     live_frames_dropped: Family<CodeLabel, Counter>,
@@ -36,6 +39,7 @@ impl Metrics {
         let clips_rejected = Family::<CodeLabel, Counter>::default();
         // 1 ms … ~1 s: the encoder takes a few ms on a good day, far more under overload.
         let encode_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 11));
+        let clips_in_flight = Gauge::default();
         let connections = Gauge::default();
         let live_frames_relayed = Counter::default();
         let live_frames_dropped = Family::<CodeLabel, Counter>::default();
@@ -64,6 +68,11 @@ impl Metrics {
             encode_seconds.clone(),
         );
         registry.register(
+            "clips_in_flight",
+            "Clips admitted and not yet answered",
+            clips_in_flight.clone(),
+        );
+        registry.register(
             "connections",
             "Connected Socket.IO clients",
             connections.clone(),
@@ -89,6 +98,7 @@ impl Metrics {
             clips_accepted,
             clips_rejected,
             encode_seconds,
+            clips_in_flight,
             connections,
             live_frames_relayed,
             live_frames_dropped,

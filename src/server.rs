@@ -89,7 +89,7 @@ pub fn router(app: App) -> (Router, SocketIo) {
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)?;
     let app = App::new(config, store.clone());
@@ -103,33 +103,33 @@ pub async fn run(
     ));
     let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
 
-    let closing = stopping.clone();
-    let sockets_closed = CancellationToken::new();
-    let serve = axum::serve(listener, router)
-        .with_graceful_shutdown({
-            let sockets_closed = sockets_closed.clone();
-            async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing clips in flight");
-                closing.cancel();
-                // Open sockets would keep the server up forever; close them once every
-                // clip in flight has been answered.
-                tokio::spawn(async move {
-                    app.encoder.drain().await;
-                    io.close().await;
-                    sockets_closed.cancel();
-                });
-            }
-        })
-        .into_future();
+    let mut serve = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopping.clone().cancelled_owned())
+            .into_future(),
+    );
     tokio::select! {
-        result = serve => result?,
-        () = async {
-            sockets_closed.cancelled().await;
-            tokio::time::sleep(LINGER_AFTER_CLOSE).await;
-        } => tracing::warn!(
-            "HTTP requests still open {LINGER_AFTER_CLOSE:?} after the sockets closed; stopping without them"
-        ),
+        () = shutdown => {}
+        // Serving ends only after a shutdown began, unless it failed.
+        result = &mut serve => return Ok(result??),
+    }
+
+    tracing::info!("shutting down: finishing clips in flight");
+    // Stops accepting connections, the sweep and presence. Upgraded WebSockets are not
+    // axum's connections any more, so the serve task cannot be what waits for their clips:
+    // the encoder queue is.
+    stopping.cancel();
+    app.encoder.drain().await;
+    // Open sockets would keep their long-polls, and the server, up forever.
+    io.close().await;
+    match tokio::time::timeout(LINGER_AFTER_CLOSE, &mut serve).await {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!(
+                "HTTP requests still open {LINGER_AFTER_CLOSE:?} after the sockets closed; stopping without them"
+            );
+            serve.abort();
+        }
     }
 
     let _ = tokio::join!(sweeper, presence);

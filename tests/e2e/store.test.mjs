@@ -1,10 +1,12 @@
 // Storage (SPEC §6) seen from outside: clips expire after CLIP_TTL (from reads at once, from
-// the store at the next sweep), and an acked clip survives kill -9 and a restart.
+// the store at the next sweep), an acked clip survives kill -9 and a restart, and a stop
+// answers every clip in flight first.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   e2e, once, sendGoodClip, loadFrames, fetchGif, clipsStored, replayKeys, eventually, assertGif,
-  metricsText, metricValue,
+  metricsText, metricValue, WAIT_MS,
 } from './helpers.mjs';
 
 const FRAMES = loadFrames();
@@ -106,4 +108,34 @@ e2e('a clean stop (SIGTERM) keeps the clips as well', async (t, h) => {
   assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
   const second = await h.server({ dataDir: first.dataDir });
   assert.deepEqual(await replayKeys(second.url), [clip.key]);
+});
+
+// Ten 640×640 frames: a clip the encoder takes long enough over to be caught in flight.
+const LARGE_FRAMES = Array(10).fill(readFileSync(new URL('../fixtures/large/plasma-640.jpg', import.meta.url)));
+
+e2e('a stop answers every clip in flight, and the acked ones are there after a restart', async (t, h) => {
+  const first = await h.server();
+  const a = await h.client(first.url, { name: 'alice' });
+  // Five at once (the rate limit's burst), and the stop once all are admitted and some not
+  // yet answered. WebSocket clients are not HTTP requests the server waits for: only the
+  // stop itself can wait for their clips.
+  const replies = [];
+  for (let i = 0; i < 5; i += 1) {
+    replies.push(a.socket.timeout(WAIT_MS).emitWithAck('message', { id: `inflight-${i}`, message: `${i}`, frames: LARGE_FRAMES }));
+  }
+  await eventually(async () => {
+    const metrics = await metricsText(first.url);
+    const inFlight = metricValue(metrics, 'loopchat_clips_in_flight');
+    return inFlight > 0 && inFlight + metricValue(metrics, 'loopchat_clips_accepted_total') === 5;
+  }, 'all five clips admitted, some still in flight', WAIT_MS, 5);
+  const exit = await first.stop();
+  assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
+
+  const answered = await Promise.all(replies); // rejects if a clip went unanswered
+  assert.ok(answered.every((reply) => reply.ok), `every clip in flight is stored and acked: ${JSON.stringify(answered.map((r) => r.error))}`);
+  a.close();
+  const second = await h.server({ dataDir: first.dataDir });
+  // Stored in the order they finished encoding, which two cores need not keep.
+  const acked = answered.map((reply) => reply.message.key);
+  assert.deepEqual((await replayKeys(second.url)).sort(), acked.sort(), 'the acked clips');
 });
