@@ -10,7 +10,7 @@
 //! - After the first frame, a pixel whose colour on screen is about as near its new value
 //!   as the palette gets is left transparent over it, and each frame is cropped to the
 //!   pixels that did change. That steadies the webcam noise, and leaves LZW less to do.
-//! - LZW is our own hashed encoder ([`lzw`]), a third faster than the gif crate's; the gif
+//! - LZW is our own hashed encoder (`lzw`), a third faster than the gif crate's; the gif
 //!   crate still writes the file around it.
 
 use std::borrow::Cow;

@@ -56,7 +56,7 @@ impl Presence {
         }
     }
 
-    /// Broadcasts `presence` when the count has changed, at most once per [`COALESCE`],
+    /// Broadcasts `presence` when the count has changed, at most once per `COALESCE`,
     /// until `shutdown` is cancelled.
     pub async fn broadcast(self, io: SocketIo, shutdown: CancellationToken) {
         let mut last_sent = None;

@@ -85,7 +85,7 @@ pub fn router(app: App) -> (Router, SocketIo) {
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets clips in
 /// flight finish (stored, acked and broadcast), closes the sockets, waits at most
-/// [`LINGER_AFTER_CLOSE`] for the HTTP requests still open, and flushes the store.
+/// `LINGER_AFTER_CLOSE` for the HTTP requests still open, and flushes the store.
 pub async fn run(
     listener: TcpListener,
     config: Config,
