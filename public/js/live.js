@@ -9,6 +9,8 @@ const WIDTH = 320;
 const HEIGHT = 240;
 const QUALITY = 0.5;
 const FRAME_EVERY_MS = 1000;
+/** How long to wait before asking to join again after a join went unanswered. */
+const JOIN_RETRY_MS = 3000;
 /** A tile whose picture is older than this is shown as paused rather than frozen. */
 const STALE_AFTER_MS = 4000;
 
@@ -153,7 +155,11 @@ async function join() {
     goLiveButton.disabled = false;
     updateEmpty();
   } catch {
-    if (socket.connected) status.textContent = 'Could not join the live room. Reload the page to try again.';
+    // No answer in time (a busy server) or a refusal: try again while connected; joining
+    // twice is harmless. A reconnect joins again by itself.
+    if (!socket.connected) return;
+    status.textContent = 'Could not join the live room yet. Trying again…';
+    setTimeout(() => { if (socket.connected && !joined) join(); }, JOIN_RETRY_MS);
   }
 }
 

@@ -13,6 +13,12 @@ import { REPO_ROOT, connect, startServer } from '../e2e/helpers.mjs';
 export const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
 /** Default timeout of every wait in these suites. */
 export const WAIT_MS = 15_000;
+/**
+ * How long a page may take to come back after `restartServer`: socket.io-client backs off
+ * between attempts (about 1, 2, 4, then 5 s), and the stop and start take seconds of their
+ * own on a loaded machine.
+ */
+export const RESTART_WAIT_MS = 45_000;
 
 /**
  * Debian's chromium. The fake device gives every page a synthetic camera (a moving test
@@ -90,10 +96,13 @@ class BrowserHarness {
   /**
    * Opens `path` in a fresh browser context (its own storage, like another person's
    * browser). `name` is the display name the page asks the server for; `camera: 'denied'`
-   * makes getUserMedia fail as when the person refuses the camera.
+   * makes getUserMedia fail as when the person refuses the camera; `prepare(context)` runs
+   * before the page loads.
    */
-  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path } = {}) {
+  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path, prepare } = {}) {
     const context = await this.browser.newContext({ viewport });
+    // E.g. routes that tamper with the page's traffic, set before it loads.
+    await prepare?.(context);
     if (name !== undefined) {
       await context.addInitScript((wanted) => localStorage.setItem('loopchat.name', wanted), name);
     }

@@ -1,7 +1,7 @@
 // The chat page (SPEC §7) in headless Chromium with a fake camera, against the real server.
 import assert from 'node:assert/strict';
 import { loadFrames, sendGoodClip } from '../e2e/helpers.mjs';
-import { PHONE, browserTest, connected } from './browser.mjs';
+import { PHONE, RESTART_WAIT_MS, WAIT_MS, browserTest, connected } from './browser.mjs';
 
 /** Waits until the page's camera is running and the text box takes input. */
 async function readyToSend(page) {
@@ -56,8 +56,8 @@ function watchReconnects(page) {
  * Waits until `page` (watched by `watchReconnects`) is connected again and was replayed
  * once, and checks that its banner said the connection was lost and then back.
  */
-async function cameBack(page) {
-  await page.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected);
+async function cameBack(page, timeout = WAIT_MS) {
+  await page.waitForFunction(() => window.replays === 1 && window.loopchat.socket.connected, null, { timeout });
   const states = await page.evaluate(() => window.bannerStates);
   assert.ok(states.includes('lost'), `${page.label}: the banner said the connection was lost: ${states}`);
   assert.ok(states.includes('restored'), `${page.label}: the banner said it was back: ${states}`);
@@ -176,7 +176,7 @@ browserTest('after a server restart the page says so, comes back by itself, is r
   await b.restartServer();
 
   for (const page of [sender, reader]) {
-    await cameBack(page);
+    await cameBack(page, RESTART_WAIT_MS);
     assert.deepEqual(await keyCounts(page), { [before]: 1 }, `${page.label}: the stored clip, once`);
   }
   const after = await sendFromPage(sender, 'after the restart');

@@ -1,6 +1,6 @@
 // The live room page (SPEC §3, §7) in headless Chromium with a fake camera.
 import assert from 'node:assert/strict';
-import { browserTest, connected } from './browser.mjs';
+import { RESTART_WAIT_MS, browserTest, connected } from './browser.mjs';
 
 /** Waits until the page has joined the room (the join reply enables "Go live"). */
 async function joined(page) {
@@ -95,7 +95,7 @@ browserTest('after a server restart a streamer is back on the watcher\'s page by
     const tiles = [...document.querySelectorAll('#tiles li.tile')]
       .filter((item) => item.querySelector('.tile-name').textContent === 'streamer');
     return tiles.length === 1 && tiles[0].dataset.id !== old && tiles[0].dataset.state === 'live';
-  }, before);
+  }, before, { timeout: RESTART_WAIT_MS });
   await seesStreaming(watcher, 'streamer');
   assert.equal(await streamer.locator('#stop:visible').count(), 1, 'the streamer is still live');
 });
@@ -114,4 +114,41 @@ browserTest('without a camera, going live explains why and the page keeps watchi
   assert.match(await notice.textContent(), /blocked.*keep watching/s);
   assert.equal(await refused.isVisible('#go-live'), true);
   await seesStreaming(refused, 'streamer');
+});
+
+browserTest('a join that goes unanswered is asked again, and the page joins', async (t, b) => {
+  await b.start();
+  const streamer = await b.open('/live', { name: 'streamer' });
+  await joined(streamer);
+  await goLive(streamer);
+
+  // The watcher's first live:join never reaches the server, as if it were lost in a busy
+  // server's queue: over long-polling it is a POST, over a WebSocket a message.
+  let dropped = 0;
+  const isJoin = (text) => /^42\d*\["live:join"/.test(text);
+  const dropFirstJoin = async (context) => {
+    await context.route('**/socket.io/**', async (route) => {
+      const body = route.request().postData() ?? '';
+      if (dropped === 0 && body.split('\x1e').some(isJoin)) {
+        dropped += 1;
+        await route.fulfill({ status: 200, contentType: 'text/html', body: 'ok' });
+      } else {
+        await route.continue();
+      }
+    });
+    await context.routeWebSocket('**/socket.io/**', (page) => {
+      const server = page.connectToServer();
+      page.onMessage((message) => {
+        if (dropped === 0 && typeof message === 'string' && isJoin(message)) dropped += 1;
+        else server.send(message);
+      });
+      server.onMessage((message) => page.send(message));
+    });
+  };
+  const watcher = await b.open('/live', { name: 'watcher', camera: 'denied', prepare: dropFirstJoin });
+
+  await watcher.locator('#live-status', { hasText: 'Trying again' }).waitFor({ timeout: RESTART_WAIT_MS });
+  await joined(watcher);
+  assert.equal(dropped, 1, 'the first join was dropped');
+  await seesStreaming(watcher, 'streamer');
 });
