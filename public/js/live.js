@@ -145,7 +145,6 @@ async function join() {
     const reply = await socket.timeout(10000).emitWithAck('live:join');
     if (!reply?.ok) throw new Error('refused');
     joined = true;
-    if (myId && myId !== reply.you.id) removeTile(myId);
     myId = reply.you.id;
     const present = new Set([myId, ...reply.participants.map((participant) => participant.id)]);
     for (const id of earlier) if (!present.has(id)) removeTile(id);
