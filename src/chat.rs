@@ -60,6 +60,7 @@ pub(crate) async fn on_connect(
     let replay = app
         .store
         .recent(app.config.replay, now_ms())
+        .await
         .unwrap_or_else(|error| {
             tracing::error!(%error, "reading the replay failed; sending none");
             Vec::new()

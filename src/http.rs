@@ -53,7 +53,7 @@ struct ChatPage {
 }
 
 async fn chat_page(State(app): State<App>) -> Result<Html<String>, HttpError> {
-    let clips = app.store.recent(app.config.replay, now_ms())?;
+    let clips = app.store.recent(app.config.replay, now_ms()).await?;
     Ok(Html(ChatPage { clips }.render()?))
 }
 
@@ -78,7 +78,7 @@ async fn clip_gif(
         .and_then(canonical_key)
         .ok_or(HttpError::NotFound)?;
     let now = now_ms();
-    let (clip, gif) = app.store.gif(key, now)?.ok_or(HttpError::NotFound)?;
+    let (clip, gif) = app.store.gif(key, now).await?.ok_or(HttpError::NotFound)?;
 
     // A key names one GIF forever, so the key is a strong validator.
     let etag = format!("\"{key}\"");
@@ -104,7 +104,7 @@ fn canonical_key(text: &str) -> Option<Uuid> {
 }
 
 async fn healthz(State(app): State<App>) -> Response {
-    match app.store.check() {
+    match app.store.check().await {
         Ok(()) => "ok".into_response(),
         Err(error) => {
             tracing::error!(%error, "health check: the store does not answer");

@@ -14,6 +14,26 @@ struct CodeLabel {
     code: &'static str,
 }
 
+/// How the store's writer commits (see `store::writer`): one flush per batch of changes.
+#[derive(Clone)]
+pub struct CommitMetrics {
+    /// Clips made durable by one flush: how much a slow fsync is shared.
+    pub batch_clips: Histogram,
+    /// Seconds one flush took, fsyncs included.
+    pub flush_seconds: Histogram,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        Self {
+            // 1 … 256 clips: the encoder queue never holds more at once.
+            batch_clips: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            // 0.5 ms … ~8 s: a page-cache flush up to a badly overloaded disk.
+            flush_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+        }
+    }
+}
+
 /// Every counter and gauge the server keeps. Cloning shares the values.
 #[derive(Clone)]
 pub struct Metrics {
@@ -31,6 +51,7 @@ pub struct Metrics {
     live_frames_dropped: Family<CodeLabel, Counter>,
     /// Set from the store on every scrape: the store is what knows.
     pub clips_stored: Gauge,
+    pub commits: CommitMetrics,
 }
 
 impl Metrics {
@@ -44,6 +65,7 @@ impl Metrics {
         let live_frames_relayed = Counter::default();
         let live_frames_dropped = Family::<CodeLabel, Counter>::default();
         let clips_stored = Gauge::default();
+        let commits = CommitMetrics::default();
 
         // Every rejection code shows up from the start, with zero, so dashboards and rate
         // queries do not have to special-case a code that has not happened yet.
@@ -92,6 +114,16 @@ impl Metrics {
             "Clips in the store, including expired ones not yet swept",
             clips_stored.clone(),
         );
+        registry.register(
+            "store_batch_clips",
+            "Clips made durable by one store flush",
+            commits.batch_clips.clone(),
+        );
+        registry.register(
+            "store_flush_seconds",
+            "Time one store flush took",
+            commits.flush_seconds.clone(),
+        );
 
         Self {
             registry: std::sync::Arc::new(registry),
@@ -103,6 +135,7 @@ impl Metrics {
             live_frames_relayed,
             live_frames_dropped,
             clips_stored,
+            commits,
         }
     }
 

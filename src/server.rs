@@ -32,6 +32,13 @@ const MAX_ATTACHMENTS: usize = 64;
 /// Engine.IO session with no socket (a client that left between its disconnect and its
 /// close packet), which would otherwise hold the stop until the next ping, 25 s later.
 const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
+/// How long a stop waits for the clips in flight to be stored. A full queue is committed in
+/// one or two flushes, about a second even when every fsync takes 400 ms; a disk that has
+/// not answered in this long is not going to, and the stop must not hang on it. Clips still
+/// in flight then were never acked, so nothing promised is lost.
+const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+/// How long a stop waits for the store's last flush, for the same reason.
+const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -45,8 +52,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, store: Store) -> Self {
-        let metrics = Metrics::new();
+    pub fn new(config: Config, store: Store, metrics: Metrics) -> Self {
         Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
             presence: Presence::new(metrics.connections.clone()),
@@ -84,15 +90,17 @@ pub fn router(app: App) -> (Router, SocketIo) {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets clips in
-/// flight finish (stored, acked and broadcast), closes the sockets, waits at most
-/// `LINGER_AFTER_CLOSE` for the HTTP requests still open, and flushes the store.
+/// flight finish (stored, acked and broadcast; at most `DRAIN_LIMIT`), closes the sockets,
+/// waits at most `LINGER_AFTER_CLOSE` for the HTTP requests still open, and closes the
+/// store (at most `CLOSE_LIMIT`).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&config.data_dir)?;
-    let app = App::new(config, store.clone());
+    let metrics = Metrics::new();
+    let store = Store::open(&config.data_dir, metrics.commits.clone())?;
+    let app = App::new(config, store.clone(), metrics);
     let (router, io) = router(app.clone());
 
     let stopping = CancellationToken::new();
@@ -119,7 +127,14 @@ pub async fn run(
     // axum's connections any more, so the serve task cannot be what waits for their clips:
     // the encoder queue is.
     stopping.cancel();
-    app.encoder.drain().await;
+    if tokio::time::timeout(DRAIN_LIMIT, app.encoder.drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "clips still in flight {DRAIN_LIMIT:?} into the stop (is the disk stuck?); stopping without them, unacked"
+        );
+    }
     // Open sockets would keep their long-polls, and the server, up forever.
     io.close().await;
     match tokio::time::timeout(LINGER_AFTER_CLOSE, &mut serve).await {
@@ -133,7 +148,12 @@ pub async fn run(
     }
 
     let _ = tokio::join!(sweeper, presence);
-    store.flush().await?;
+    match tokio::time::timeout(CLOSE_LIMIT, store.close()).await {
+        Ok(closed) => closed?,
+        Err(_) => {
+            tracing::warn!("the store's last flush took over {CLOSE_LIMIT:?}; stopping without it")
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -23,13 +23,11 @@ pub async fn run(store: Store, every: Duration, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let store = store.clone();
-        // sled's deletes can touch the disk; keep them off the async workers.
-        match tokio::task::spawn_blocking(move || store.purge_expired(now_ms())).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::debug!(removed, "swept expired clips"),
-            Ok(Err(error)) => tracing::error!(%error, "sweeping expired clips failed"),
-            Err(error) => tracing::error!(%error, "the sweep task panicked"),
+        // The removals go through the store's writer, like every other write.
+        match store.purge_expired(now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired clips"),
+            Err(error) => tracing::error!(%error, "sweeping expired clips failed"),
         }
     }
 }
@@ -65,7 +63,7 @@ mod tests {
     #[tokio::test]
     async fn removes_expired_clips_and_stops_on_shutdown() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), crate::metrics::CommitMetrics::default()).unwrap();
         store.insert(&expired_clip(), b"GIF").await.unwrap();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run(

@@ -1,0 +1,420 @@
+//! Where clips are kept: sled, in `--data-dir` (SPEC §6).
+//!
+//! Three trees, written together in one transaction:
+//! - `clips`:  key → the [`Clip`] as JSON (what replay reads, without the GIF bytes);
+//! - `gifs`:   key → the GIF bytes (what `/clips/{key}.gif` serves);
+//! - `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds what is due
+//!   with one range scan instead of reading every clip.
+//!
+//! Keys are UUIDv7 bytes, so key order is creation order and replay is a reverse scan.
+//! Expiry is checked on every read as well, so an expired clip is never returned even
+//! before [`crate::sweep`] has removed it.
+//!
+//! Every write goes through the one writer thread of [`writer`] (group commit: one flush
+//! per batch); every read runs on tokio's blocking pool. No sled call runs on an async
+//! worker, where a slow disk would stall every socket.
+
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use crate::clip::Clip;
+use crate::metrics::CommitMetrics;
+use writer::{Applied, Change, Writer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored clip could not be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the store is closed")]
+    Closed,
+    #[error("could not start the store's writer thread: {0}")]
+    Thread(std::io::Error),
+    #[error("a store read panicked: {0}")]
+    Panicked(#[from] tokio::task::JoinError),
+}
+
+/// The database and its three trees; cheap to clone, every clone is the same database.
+#[derive(Clone)]
+struct Trees {
+    db: sled::Db,
+    clips: sled::Tree,
+    gifs: sled::Tree,
+    expiry: sled::Tree,
+}
+
+/// A handle to the clip store; cheap to clone, every clone is the same store.
+#[derive(Clone)]
+pub struct Store {
+    /// For reads only: writes go through `writer`.
+    trees: Trees,
+    writer: Writer,
+    /// The writer thread, joined by [`Store::close`] so the database is closed (and its
+    /// lock released) once `close` returns.
+    writer_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Clips currently stored. Kept here because sled's `len` walks the whole tree and
+    /// `/metrics` asks on every scrape.
+    count: Arc<AtomicUsize>,
+}
+
+impl Store {
+    pub fn open(path: &Path, metrics: CommitMetrics) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            // sled's own background flusher would be a second flusher beside the writer,
+            // and concurrent flushes are what deadlock sled 0.34. The writer flushes every
+            // batch anyway, so nothing stays unflushed for long.
+            .flush_every_ms(None)
+            .open()?;
+        let trees = Trees {
+            clips: db.open_tree("clips")?,
+            gifs: db.open_tree("gifs")?,
+            expiry: db.open_tree("expiry")?,
+            db,
+        };
+        let count = Arc::new(AtomicUsize::new(trees.clips.len()));
+        let (writer, thread) =
+            Writer::start(trees.clone(), count.clone(), metrics).map_err(StoreError::Thread)?;
+        Ok(Self {
+            trees,
+            writer,
+            writer_thread: Arc::new(Mutex::new(Some(thread))),
+            count,
+        })
+    }
+
+    /// Stores a clip and its GIF, and returns only once both are flushed to disk: a clip
+    /// that was acked must survive `kill -9`.
+    pub async fn insert(&self, clip: &Clip, gif: &[u8]) -> Result<(), StoreError> {
+        let change = Change::Insert {
+            key: clip.key.into_bytes(),
+            description: serde_json::to_vec(clip)?.into(),
+            gif: gif.into(),
+            due: expiry_key(clip.expires_at, clip.key),
+        };
+        self.writer.commit(change).await?;
+        Ok(())
+    }
+
+    /// The newest `limit` clips that have not expired, oldest first.
+    pub async fn recent(&self, limit: usize, now_ms: u64) -> Result<Vec<Clip>, StoreError> {
+        let trees = self.trees.clone();
+        tokio::task::spawn_blocking(move || trees.recent(limit, now_ms)).await?
+    }
+
+    /// The clip and its GIF bytes, unless it is unknown or expired.
+    pub async fn gif(
+        &self,
+        key: Uuid,
+        now_ms: u64,
+    ) -> Result<Option<(Clip, sled::IVec)>, StoreError> {
+        let trees = self.trees.clone();
+        tokio::task::spawn_blocking(move || trees.gif(key, now_ms)).await?
+    }
+
+    /// Removes every clip whose expiry is at or before `now_ms`; returns how many.
+    pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            match self.writer.commit(Change::PurgeExpired { now_ms }).await? {
+                Applied::Purged {
+                    removed: batch,
+                    more,
+                } => {
+                    removed += batch;
+                    if !more {
+                        return Ok(removed);
+                    }
+                }
+                Applied::Inserted { .. } | Applied::Closed => {
+                    unreachable!("a purge answers Purged")
+                }
+            }
+        }
+    }
+
+    /// Clips stored, expired-but-not-yet-swept ones included.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the store answers a read, for `/healthz`.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let trees = self.trees.clone();
+        tokio::task::spawn_blocking(move || trees.clips.first().map(drop)).await??;
+        Ok(())
+    }
+
+    /// Waits until everything written so far is on disk, then stops the writer and waits
+    /// for its thread to end; later writes through any clone answer [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.writer.commit(Change::Close).await?;
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await?
+                .map_err(|_| StoreError::Closed)?;
+        }
+        Ok(())
+    }
+}
+
+impl Trees {
+    fn recent(&self, limit: usize, now_ms: u64) -> Result<Vec<Clip>, StoreError> {
+        let mut newest_first = Vec::with_capacity(limit);
+        for entry in self.clips.iter().rev() {
+            if newest_first.len() == limit {
+                break;
+            }
+            let (_, value) = entry?;
+            let clip: Clip = serde_json::from_slice(&value)?;
+            if !clip.is_expired(now_ms) {
+                newest_first.push(clip);
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, sled::IVec)>, StoreError> {
+        let Some(description) = self.clips.get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        let clip: Clip = serde_json::from_slice(&description)?;
+        if clip.is_expired(now_ms) {
+            return Ok(None);
+        }
+        Ok(self.gifs.get(key.as_bytes())?.map(|gif| (clip, gif)))
+    }
+}
+
+/// Big-endian expiry first, so byte order in the `expiry` tree is expiry order.
+fn expiry_key(expires_at: u64, key: Uuid) -> [u8; 24] {
+    let mut due = [0; 24];
+    due[..8].copy_from_slice(&expires_at.to_be_bytes());
+    due[8..].copy_from_slice(key.as_bytes());
+    due
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clip::Author;
+    use writer::PURGE_BATCH;
+
+    fn clip(created_at: u64, ttl_ms: u64) -> Clip {
+        let key = Uuid::now_v7();
+        Clip {
+            key,
+            id: None,
+            author: Author {
+                id: "a".into(),
+                name: "amber-otter".into(),
+            },
+            message: "hi".into(),
+            clip: Clip::url(key),
+            width: 200,
+            height: 200,
+            frames: 10,
+            delay_ms: 200,
+            bytes: 3,
+            created_at,
+            expires_at: created_at + ttl_ms,
+        }
+    }
+
+    fn open_in(dir: &Path) -> Store {
+        Store::open(dir, CommitMetrics::default()).unwrap()
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        (dir, store)
+    }
+
+    async fn keys(store: &Store, limit: usize, now_ms: u64) -> Vec<Uuid> {
+        let recent = store.recent(limit, now_ms).await.unwrap();
+        recent.iter().map(|clip| clip.key).collect()
+    }
+
+    #[tokio::test]
+    async fn recent_is_the_newest_unexpired_oldest_first() {
+        let (_dir, store) = open();
+        let mut inserted = Vec::new();
+        for _ in 0..5 {
+            let clip = clip(1_000, 10_000);
+            store.insert(&clip, b"GIF").await.unwrap();
+            inserted.push(clip.key);
+        }
+        assert_eq!(keys(&store, 3, 2_000).await, inserted[2..]);
+    }
+
+    #[tokio::test]
+    async fn expired_clips_are_never_returned_even_before_the_sweep() {
+        let (_dir, store) = open();
+        let short = clip(1_000, 1_000);
+        let long = clip(1_000, 10_000);
+        store.insert(&short, b"GIF").await.unwrap();
+        store.insert(&long, b"GIF").await.unwrap();
+
+        assert_eq!(keys(&store, 10, 2_000).await, [long.key]);
+        assert!(store.gif(short.key, 2_000).await.unwrap().is_none());
+        assert!(store.gif(long.key, 2_000).await.unwrap().is_some());
+        assert_eq!(
+            store.len(),
+            2,
+            "reads must not delete; that is the sweep's job"
+        );
+    }
+
+    #[tokio::test]
+    async fn purge_removes_exactly_what_is_due() {
+        let (_dir, store) = open();
+        let short = clip(1_000, 1_000);
+        let long = clip(1_000, 10_000);
+        store.insert(&short, b"GIF").await.unwrap();
+        store.insert(&long, b"GIF").await.unwrap();
+
+        assert_eq!(store.purge_expired(2_000).await.unwrap(), 1);
+        assert_eq!(store.len(), 1);
+        let trees = &store.trees;
+        assert!(trees.clips.get(short.key.as_bytes()).unwrap().is_none());
+        assert!(trees.gifs.get(short.key.as_bytes()).unwrap().is_none());
+        assert_eq!(trees.expiry.len(), 1);
+        assert_eq!(store.purge_expired(2_000).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn purge_handles_more_than_one_batch() {
+        let (_dir, store) = open();
+        for _ in 0..PURGE_BATCH + 3 {
+            store.insert(&clip(1_000, 1), b"GIF").await.unwrap();
+        }
+        assert_eq!(store.purge_expired(5_000).await.unwrap(), PURGE_BATCH + 3);
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn inserting_a_clip_twice_stores_it_once() {
+        let (_dir, store) = open();
+        let stored = clip(1_000, 10_000);
+        store.insert(&stored, b"GIF").await.unwrap();
+        store.insert(&stored, b"GIF").await.unwrap();
+        assert_eq!(store.len(), 1);
+        assert_eq!(keys(&store, 10, 2_000).await, [stored.key]);
+    }
+
+    #[tokio::test]
+    async fn clips_survive_closing_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = clip(1_000, 10_000);
+        let store = open_in(dir.path());
+        store.insert(&stored, b"GIF89a").await.unwrap();
+        store.close().await.unwrap();
+        drop(store);
+
+        let store = open_in(dir.path());
+        assert_eq!(store.len(), 1);
+        let (clip, gif) = store.gif(stored.key, 2_000).await.unwrap().unwrap();
+        assert_eq!(clip, stored);
+        assert_eq!(gif.as_ref(), b"GIF89a");
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_writes_and_still_reads() {
+        let (_dir, store) = open();
+        let stored = clip(1_000, 10_000);
+        store.insert(&stored, b"GIF").await.unwrap();
+        let other_handle = store.clone();
+        store.close().await.unwrap();
+
+        let refused = other_handle.insert(&clip(1_000, 10_000), b"GIF").await;
+        assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+        assert_eq!(keys(&other_handle, 10, 2_000).await, [stored.key]);
+    }
+
+    #[tokio::test]
+    async fn every_insert_is_counted_in_a_flushed_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        let store = Store::open(dir.path(), metrics.commits.clone()).unwrap();
+        let mut inserts = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let store = store.clone();
+            inserts.spawn(async move { store.insert(&clip(1_000, 10_000), b"GIF").await });
+        }
+        while let Some(inserted) = inserts.join_next().await {
+            inserted.unwrap().unwrap();
+        }
+        let text = metrics.render();
+        assert!(
+            text.contains("loopchat_store_batch_clips_sum 20.0"),
+            "every clip is in exactly one batch: {text}"
+        );
+    }
+
+    /// sled 0.34 deadlocks when flushes run concurrently (upstream #1308, #1241, #1412);
+    /// with one `flush_async` per insert, 16 tasks on 2 workers hung after 0–2 inserts.
+    /// The watchdog turns a hang into a failure instead of a stuck CI run; its bound is a
+    /// liveness limit, not a speed claim.
+    #[test]
+    fn many_concurrent_inserts_all_complete() {
+        const TASKS: usize = 16;
+        const INSERTS_PER_TASK: usize = 8;
+        const WATCHDOG: Duration = Duration::from_secs(120);
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        // About the size of a real clip's GIF, so inserts fill sled's buffers as clips do.
+        let gif = vec![0x47; 130 * 1024];
+        let (finished, all_done) = std::sync::mpsc::channel();
+        let writer = store.clone();
+        runtime.spawn(async move {
+            let mut inserts = tokio::task::JoinSet::new();
+            for _ in 0..TASKS {
+                let (store, gif) = (writer.clone(), gif.clone());
+                inserts.spawn(async move {
+                    for _ in 0..INSERTS_PER_TASK {
+                        store.insert(&clip(1_000, 10_000), &gif).await.unwrap();
+                    }
+                });
+            }
+            while let Some(task) = inserts.join_next().await {
+                task.unwrap();
+            }
+            finished.send(()).unwrap();
+        });
+
+        let outcome = all_done.recv_timeout(WATCHDOG);
+        // A hung runtime cannot be dropped politely; leave its threads behind.
+        runtime.shutdown_background();
+        assert!(
+            outcome.is_ok(),
+            "concurrent inserts made no progress for {WATCHDOG:?}: {} of {} stored",
+            store.len(),
+            TASKS * INSERTS_PER_TASK
+        );
+        assert_eq!(store.len(), TASKS * INSERTS_PER_TASK);
+    }
+}
