@@ -30,12 +30,13 @@ export const WAIT_MS = 10_000;
 /**
  * Spawns the server on 127.0.0.1, any free port (unless `port` is given, as for a restart
  * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
- * made here is removed by `cleanup()`). Resolves once it printed
+ * made here is removed by `cleanup()`), with `env` added to the environment (e.g. the
+ * slow-disk shim of tools/slow-fsync.c in LD_PRELOAD). Resolves once it printed
  * `listening on http://…`, with `{ url, dataDir, process, stop(), kill9(), output(), cleanup() }`.
  * The server's stdout and stderr are kept in memory (`output()`); set LOOPCHAT_E2E_LOG=1 to
  * also stream them, prefixed, to stderr.
  */
-export async function startServer({ args = [], dataDir, port = 0 } = {}) {
+export async function startServer({ args = [], dataDir, port = 0, env = {} } = {}) {
   const ownDir = dataDir === undefined;
   if (ownDir) {
     dataDir = await mkdtemp(join(tmpdir(), 'loopchat-e2e-'));
@@ -45,7 +46,7 @@ export async function startServer({ args = [], dataDir, port = 0 } = {}) {
   const child = spawn(SERVER_BIN, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info' },
+    env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
   });
   const lines = [];
   const stream = process.env.LOOPCHAT_E2E_LOG === '1';
