@@ -18,11 +18,13 @@
 //   c.    the encoder ceiling: cores / mean encode time, read from the server's /metrics
 //         for the clips of this very phase;
 //   d.    the generator's own event-loop delay p99: time a relayed frame waited in the
-//         tool, not in the server.
+//         tool, not in the server;
+//   f.    the same slow-disk load on a second server whose disk is not slowed.
 //
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
-//   node tools/load.mjs --only live   one phase: latency, throughput, live or memory
+//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory or slowdisk
+//   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -31,6 +33,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
+import { slowDiskEnv } from './slow-fsync.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -49,10 +52,14 @@ const FULL = {
   viewers: 500, // d.
   liveSeconds: 10, // d.
   idleConnections: 5000, // e.
+  slowDiskSockets: 120, // f.: each at the rate limit, one clip every 4 s
+  slowDiskSeconds: 30, // f.
+  slowDiskFsyncMs: 400, // f.: added to every fsync
 };
 const SMOKE = {
   receivers: 20, latencyClips: 10, throughputSeconds: 2, throughputInFlight: 4,
   streamers: 2, viewers: 5, liveSeconds: 3, idleConnections: 50,
+  slowDiskSockets: 6, slowDiskSeconds: 8, slowDiskFsyncMs: 400,
 };
 const config = options.smoke ? SMOKE : FULL;
 // Every phase is cut off after this, whatever happens.
@@ -63,14 +70,20 @@ const FRAMES = Array.from({ length: 10 }, (_, i) =>
 const LIVE_FRAME = FRAMES[0];
 // The server allows 5 clips in a burst per socket, so senders are many and short-lived.
 const CLIPS_PER_SENDER = 5;
+// The rate limit's refill: one clip per socket this often, sustained (SPEC §5).
+const RATE_LIMIT_MS = 4000;
+// f.: the ack deadline that counts, as users would feel it.
+const ACK_DEADLINE_MS = 8000;
+// How long a stopped server may take before it is killed (a frozen one ignores SIGTERM).
+const STOP_LIMIT_MS = 20_000;
 
 // ---- the server under test -------------------------------------------------------------
 
-async function startServer() {
+async function startServer({ env = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loopchat-load-'));
   const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
   const url = await new Promise((resolve, reject) => {
     let out = '';
@@ -85,10 +98,19 @@ async function startServer() {
   return {
     url,
     pid: child.pid,
+    /** SIGTERM; SIGKILL if it has not exited after STOP_LIMIT_MS. Resolves to the seconds it took. */
     async stop() {
+      const started = performance.now();
+      const exited = new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
       child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      const timer = setTimeout(() => {
+        console.error(`server ${child.pid} still running ${STOP_LIMIT_MS} ms after SIGTERM; killing it`);
+        child.kill('SIGKILL');
+      }, STOP_LIMIT_MS);
+      await exited;
+      clearTimeout(timer);
       rmSync(dataDir, { recursive: true, force: true });
+      return (performance.now() - started) / 1000;
     },
   };
 }
@@ -109,6 +131,20 @@ async function encodeSeconds(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN);
   return { sum: read('loopchat_encode_seconds_sum'), count: read('loopchat_encode_seconds_count') };
+}
+
+/**
+ * The median of a /metrics histogram, as the upper bound of the bucket it falls in, and
+ * the mean; NaN for a server that does not have the histogram.
+ */
+async function histogramMedian(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))]
+    .map(([, le, count]) => ({ le: Number(le), count: Number(count) }));
+  const count = Number(text.match(new RegExp(`^${name}_count (\\S+)$`, 'm'))?.[1] ?? NaN);
+  const sum = Number(text.match(new RegExp(`^${name}_sum (\\S+)$`, 'm'))?.[1] ?? NaN);
+  const median = buckets.find((bucket) => bucket.count >= count / 2)?.le ?? NaN;
+  return { median, mean: sum / count };
 }
 
 // ---- clients ---------------------------------------------------------------------------
@@ -308,13 +344,93 @@ async function idleMemory(url, pid) {
   };
 }
 
+// ---- f.: a slow disk (every fsync delayed), against the same load on an ordinary disk -----
+
+/**
+ * Runs slowDiskSockets sockets at the rate limit (one clip every 4 s each, at staggered
+ * phases, as people typing would) for slowDiskSeconds, on a server of its own, while
+ * /healthz is asked every 100 ms. Counts the clips acked within ACK_DEADLINE_MS.
+ */
+async function sustainedClips(server) {
+  const sockets = await connectMany(server.url, config.slowDiskSockets, 'steady-');
+  const ackMs = [];
+  let refused = 0;
+  let sent = 0;
+  const healthMs = [];
+  let sending = true;
+  const health = (async () => {
+    while (sending) {
+      const asked = performance.now();
+      const response = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+      await response.arrayBuffer();
+      healthMs.push(response.ok ? performance.now() - asked : Infinity);
+      await sleep(100);
+    }
+  })();
+  await Promise.all(sockets.map(async (socket, index) => {
+    await sleep((RATE_LIMIT_MS * index) / sockets.length);
+    const pending = [];
+    const stopAt = performance.now() + config.slowDiskSeconds * 1000 - (RATE_LIMIT_MS * index) / sockets.length;
+    while (performance.now() < stopAt) {
+      const tick = performance.now();
+      sent += 1;
+      pending.push(socket.timeout(60_000).emitWithAck('message', clip('steady')).then(
+        (reply) => (reply.ok ? ackMs.push(performance.now() - tick) : (refused += 1)),
+        () => { refused += 1; },
+      ));
+      await sleep(Math.max(0, RATE_LIMIT_MS - (performance.now() - tick)));
+    }
+    await Promise.all(pending);
+  }));
+  sending = false;
+  await health;
+  const batch = await histogramMedian(server.url, 'loopchat_store_batch_clips');
+  const flush = await histogramMedian(server.url, 'loopchat_store_flush_seconds');
+  closeAll(sockets);
+  const stopSeconds = await server.stop();
+  return {
+    sent,
+    withinDeadline: (100 * ackMs.filter((ms) => ms <= ACK_DEADLINE_MS).length) / sent,
+    ackP50: percentile(ackMs, 50),
+    ackP99: percentile(ackMs, 99),
+    refused,
+    healthWorst: Math.max(...healthMs),
+    batch,
+    flushMs: 1000 * flush.mean,
+    stopSeconds,
+  };
+}
+
+async function slowDisk() {
+  const ordinary = await sustainedClips(await startServer());
+  const slow = await sustainedClips(await startServer({ env: slowDiskEnv(config.slowDiskFsyncMs) }));
+  return {
+    'f. slow disk: clips sent': slow.sent,
+    'f. slow disk: acked within 8 s %': slow.withinDeadline,
+    'f. slow disk: ack latency p50 ms': slow.ackP50,
+    'f. slow disk: ack latency p99 ms': slow.ackP99,
+    'f. slow disk: refused or unanswered': slow.refused,
+    'f. slow disk: /healthz worst ms': slow.healthWorst,
+    'f. slow disk: clips per flush, median (bucket bound)': slow.batch.median,
+    'f. slow disk: clips per flush, mean': slow.batch.mean,
+    'f. slow disk: flush ms, mean': slow.flushMs,
+    'f. slow disk: stop s': slow.stopSeconds,
+    'f. baseline: ordinary disk, acked within 8 s %': ordinary.withinDeadline,
+    'f. baseline: ordinary disk, ack latency p99 ms': ordinary.ackP99,
+    'f. baseline: ordinary disk, /healthz worst ms': ordinary.healthWorst,
+    'f. baseline: ordinary disk, clips per flush, mean': ordinary.batch.mean,
+  };
+}
+
 // ---- main --------------------------------------------------------------------------------
 
+// Phases that take (url, pid) share the one server started below; `slowdisk` starts its own.
 const phases = {
   latency: latencyAndFanOut,
   throughput,
   live: liveRoom,
   memory: idleMemory,
+  slowdisk: slowDisk,
 };
 
 const server = await startServer();
