@@ -148,8 +148,11 @@ impl Store {
         self.len() == 0
     }
 
-    /// Whether the store answers a read, for `/healthz`.
+    /// Whether the store answers a read and can still write, for `/healthz`.
     pub async fn check(&self) -> Result<(), StoreError> {
+        if self.writer.is_stopped() {
+            return Err(StoreError::Closed);
+        }
         let trees = self.trees.clone();
         tokio::task::spawn_blocking(move || trees.clips.first().map(drop)).await??;
         Ok(())
@@ -347,6 +350,10 @@ mod tests {
 
         let refused = other_handle.insert(&clip(1_000, 10_000), b"GIF").await;
         assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+        assert!(
+            other_handle.check().await.is_err(),
+            "a store that cannot write is not healthy"
+        );
         assert_eq!(keys(&other_handle, 10, 2_000).await, [stored.key]);
     }
 

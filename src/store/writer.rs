@@ -88,6 +88,11 @@ impl Writer {
         Ok((Self { jobs }, thread))
     }
 
+    /// Whether the writer thread has ended (closed, or died): writes would all fail.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
     /// Queues `change` and waits until it is applied and flushed.
     pub(super) async fn commit(&self, change: Change) -> Result<Applied, StoreError> {
         let (done, answer) = oneshot::channel();
