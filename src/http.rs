@@ -91,7 +91,7 @@ async fn clip_gif(
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
     let gif_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"))];
-    Ok((headers, gif_type, gif.to_vec()).into_response())
+    Ok((headers, gif_type, gif).into_response())
 }
 
 /// The key in `text` if `text` is spelt exactly as the server spells keys (lower-case,

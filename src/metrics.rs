@@ -17,10 +17,10 @@ struct CodeLabel {
 /// How the store's writer commits (see `store::writer`): one flush per batch of changes.
 #[derive(Clone)]
 pub struct CommitMetrics {
-    /// Clips made durable by one flush: how much a slow fsync is shared.
+    /// Clips made durable by one batch (one flush): how much a slow fsync is shared.
     pub batch_clips: Histogram,
-    /// Seconds one flush took, fsyncs included.
-    pub flush_seconds: Histogram,
+    /// Seconds one batch took to reach the disk: GIF files, transaction and flush.
+    pub commit_seconds: Histogram,
 }
 
 impl Default for CommitMetrics {
@@ -29,7 +29,7 @@ impl Default for CommitMetrics {
             // 1 … 256 clips: the encoder queue never holds more at once.
             batch_clips: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             // 0.5 ms … ~8 s: a page-cache flush up to a badly overloaded disk.
-            flush_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 15)),
         }
     }
 }
@@ -120,9 +120,9 @@ impl Metrics {
             commits.batch_clips.clone(),
         );
         registry.register(
-            "store_flush_seconds",
-            "Time one store flush took",
-            commits.flush_seconds.clone(),
+            "store_commit_seconds",
+            "Time one batch of store writes took to reach the disk",
+            commits.commit_seconds.clone(),
         );
 
         Self {

@@ -1,19 +1,22 @@
-//! Where clips are kept: sled, in `--data-dir` (SPEC §6).
+//! Where clips are kept: in `--data-dir` (SPEC §6), sled for the records and one file per
+//! GIF beside it.
 //!
-//! Three trees, written together in one transaction:
-//! - `clips`:  key → the [`Clip`] as JSON (what replay reads, without the GIF bytes);
-//! - `gifs`:   key → the GIF bytes (what `/clips/{key}.gif` serves);
-//! - `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds what is due
-//!   with one range scan instead of reading every clip.
+//! - sled tree `clips`:  key → the [`Clip`] as JSON (what replay reads);
+//! - sled tree `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds
+//!   what is due with one range scan instead of reading every clip;
+//! - `gifs/<key>.gif`: the GIF bytes (what `/clips/{key}.gif` serves; see [`gif_files`]
+//!   for why they are not in sled).
 //!
-//! Keys are UUIDv7 bytes, so key order is creation order and replay is a reverse scan.
-//! Expiry is checked on every read as well, so an expired clip is never returned even
-//! before [`crate::sweep`] has removed it.
+//! A clip's two records are written in one transaction, after its GIF file is on disk, so
+//! a stored clip always has its GIF. Keys are UUIDv7, so key order is creation order and
+//! replay is a reverse scan. Expiry is checked on every read as well, so an expired clip is
+//! never returned even before [`crate::sweep`] has removed it.
 //!
 //! Every write goes through the one writer thread of [`writer`] (group commit: one flush
-//! per batch); every read runs on tokio's blocking pool. No sled call runs on an async
-//! worker, where a slow disk would stall every socket.
+//! per batch); every read runs on tokio's blocking pool. No sled call or file access runs
+//! on an async worker, where a slow disk would stall every socket.
 
+mod gif_files;
 mod writer;
 
 use std::path::Path;
@@ -24,7 +27,14 @@ use uuid::Uuid;
 
 use crate::clip::Clip;
 use crate::metrics::CommitMetrics;
+use gif_files::GifFiles;
+pub use writer::CommitError;
 use writer::{Applied, Change, Writer};
+
+/// Where stores made before the GIFs moved to files kept them.
+const LEGACY_GIF_TREE: &str = "gifs";
+/// GIFs moved out of [`LEGACY_GIF_TREE`] per fsync, so an upgrade holds few in memory.
+const MIGRATION_BATCH: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +42,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored clip could not be read: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("GIF files: {0}")]
+    GifFiles(#[from] std::io::Error),
+    #[error("{0}")]
+    Commit(CommitError),
     #[error("the store is closed")]
     Closed,
     #[error("could not start the store's writer thread: {0}")]
@@ -40,20 +54,21 @@ pub enum StoreError {
     Panicked(#[from] tokio::task::JoinError),
 }
 
-/// The database and its three trees; cheap to clone, every clone is the same database.
+/// The sled database, its trees and the GIF folder; cheap to clone, every clone is the
+/// same store.
 #[derive(Clone)]
-struct Trees {
+struct Parts {
     db: sled::Db,
     clips: sled::Tree,
-    gifs: sled::Tree,
     expiry: sled::Tree,
+    gifs: GifFiles,
 }
 
 /// A handle to the clip store; cheap to clone, every clone is the same store.
 #[derive(Clone)]
 pub struct Store {
     /// For reads only: writes go through `writer`.
-    trees: Trees,
+    parts: Parts,
     writer: Writer,
     /// The writer thread, joined by [`Store::close`] so the database is closed (and its
     /// lock released) once `close` returns.
@@ -72,30 +87,44 @@ impl Store {
             // batch anyway, so nothing stays unflushed for long.
             .flush_every_ms(None)
             .open()?;
-        let trees = Trees {
+        let parts = Parts {
             clips: db.open_tree("clips")?,
-            gifs: db.open_tree("gifs")?,
             expiry: db.open_tree("expiry")?,
+            gifs: GifFiles::open(path)?,
             db,
         };
-        let count = Arc::new(AtomicUsize::new(trees.clips.len()));
+        let moved = parts.move_legacy_gifs()?;
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "moved GIFs out of sled into {}",
+                path.join("gifs").display()
+            );
+        }
+        let orphans = parts
+            .gifs
+            .remove_orphans(|key| parts.clips.contains_key(key.as_bytes()).unwrap_or(true))?;
+        if orphans > 0 {
+            tracing::info!(orphans, "removed GIF files of clips that were never stored");
+        }
+        let count = Arc::new(AtomicUsize::new(parts.clips.len()));
         let (writer, thread) =
-            Writer::start(trees.clone(), count.clone(), metrics).map_err(StoreError::Thread)?;
+            Writer::start(parts.clone(), count.clone(), metrics).map_err(StoreError::Thread)?;
         Ok(Self {
-            trees,
+            parts,
             writer,
             writer_thread: Arc::new(Mutex::new(Some(thread))),
             count,
         })
     }
 
-    /// Stores a clip and its GIF, and returns only once both are flushed to disk: a clip
-    /// that was acked must survive `kill -9`.
+    /// Stores a clip and its GIF, and returns only once both are on disk: a clip that was
+    /// acked must survive `kill -9`.
     pub async fn insert(&self, clip: &Clip, gif: &[u8]) -> Result<(), StoreError> {
         let change = Change::Insert {
-            key: clip.key.into_bytes(),
+            key: clip.key,
             description: serde_json::to_vec(clip)?.into(),
-            gif: gif.into(),
+            gif: gif.to_vec(),
             due: expiry_key(clip.expires_at, clip.key),
         };
         self.writer.commit(change).await?;
@@ -104,20 +133,15 @@ impl Store {
 
     /// The newest `limit` clips that have not expired, oldest first.
     pub async fn recent(&self, limit: usize, now_ms: u64) -> Result<Vec<Clip>, StoreError> {
-        let trees = self.trees.clone();
-        tokio::task::spawn_blocking(move || trees.recent(limit, now_ms)).await?
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || parts.recent(limit, now_ms)).await?
     }
 
     /// The clip and its GIF bytes, unless it is unknown or expired.
-    pub async fn gif(
-        &self,
-        key: Uuid,
-        now_ms: u64,
-    ) -> Result<Option<(Clip, sled::IVec)>, StoreError> {
-        let trees = self.trees.clone();
-        tokio::task::spawn_blocking(move || trees.gif(key, now_ms)).await?
+    pub async fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || parts.gif(key, now_ms)).await?
     }
-
     /// Removes every clip whose expiry is at or before `now_ms`; returns how many.
     pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError> {
         let mut removed = 0;
@@ -153,8 +177,8 @@ impl Store {
         if self.writer.is_stopped() {
             return Err(StoreError::Closed);
         }
-        let trees = self.trees.clone();
-        tokio::task::spawn_blocking(move || trees.clips.first().map(drop)).await??;
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || parts.clips.first().map(drop)).await??;
         Ok(())
     }
 
@@ -176,7 +200,7 @@ impl Store {
     }
 }
 
-impl Trees {
+impl Parts {
     fn recent(&self, limit: usize, now_ms: u64) -> Result<Vec<Clip>, StoreError> {
         let mut newest_first = Vec::with_capacity(limit);
         for entry in self.clips.iter().rev() {
@@ -193,7 +217,7 @@ impl Trees {
         Ok(newest_first)
     }
 
-    fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, sled::IVec)>, StoreError> {
+    fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
         let Some(description) = self.clips.get(key.as_bytes())? else {
             return Ok(None);
         };
@@ -201,7 +225,50 @@ impl Trees {
         if clip.is_expired(now_ms) {
             return Ok(None);
         }
-        Ok(self.gifs.get(key.as_bytes())?.map(|gif| (clip, gif)))
+        let Some(gif) = self.gifs.read(key)? else {
+            tracing::error!(%key, "a stored clip has no GIF file");
+            return Ok(None);
+        };
+        Ok(Some((clip, gif)))
+    }
+
+    /// Moves the GIFs of a store made before they lived in files out of sled, each one on
+    /// disk before the tree that held them is dropped; returns how many.
+    fn move_legacy_gifs(&self) -> Result<usize, StoreError> {
+        let has_legacy = self
+            .db
+            .tree_names()
+            .iter()
+            .any(|name| name == LEGACY_GIF_TREE.as_bytes());
+        if !has_legacy {
+            return Ok(0);
+        }
+        let legacy = self.db.open_tree(LEGACY_GIF_TREE)?;
+        let mut moved = 0;
+        let mut batch = Vec::with_capacity(MIGRATION_BATCH);
+        let mut entries = legacy.iter();
+        loop {
+            batch.clear();
+            for entry in entries.by_ref().take(MIGRATION_BATCH) {
+                let (key, gif) = entry?;
+                if let Ok(key) = Uuid::from_slice(&key) {
+                    batch.push((key, gif));
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let gifs: Vec<(Uuid, &[u8])> = batch
+                .iter()
+                .map(|(key, gif)| (*key, gif.as_ref()))
+                .collect();
+            self.gifs.write_durably(&gifs)?;
+            moved += gifs.len();
+        }
+        drop(legacy);
+        self.db.drop_tree(LEGACY_GIF_TREE)?;
+        self.db.flush()?;
+        Ok(moved)
     }
 }
 
@@ -297,10 +364,14 @@ mod tests {
 
         assert_eq!(store.purge_expired(2_000).await.unwrap(), 1);
         assert_eq!(store.len(), 1);
-        let trees = &store.trees;
-        assert!(trees.clips.get(short.key.as_bytes()).unwrap().is_none());
-        assert!(trees.gifs.get(short.key.as_bytes()).unwrap().is_none());
-        assert_eq!(trees.expiry.len(), 1);
+        let parts = &store.parts;
+        assert!(parts.clips.get(short.key.as_bytes()).unwrap().is_none());
+        assert!(
+            parts.gifs.read(short.key).unwrap().is_none(),
+            "its GIF file is gone"
+        );
+        assert!(parts.gifs.read(long.key).unwrap().is_some());
+        assert_eq!(parts.expiry.len(), 1);
         assert_eq!(store.purge_expired(2_000).await.unwrap(), 0);
     }
 
@@ -337,7 +408,70 @@ mod tests {
         assert_eq!(store.len(), 1);
         let (clip, gif) = store.gif(stored.key, 2_000).await.unwrap().unwrap();
         assert_eq!(clip, stored);
-        assert_eq!(gif.as_ref(), b"GIF89a");
+        assert_eq!(gif, b"GIF89a");
+    }
+
+    #[tokio::test]
+    async fn a_gif_file_without_a_stored_clip_is_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = clip(1_000, 10_000);
+        let store = open_in(dir.path());
+        store.insert(&stored, b"GIF89a").await.unwrap();
+        store.close().await.unwrap();
+        drop(store);
+        // What a crash between the GIF's fsync and its record's commit leaves behind.
+        let orphan = dir.path().join(format!("gifs/{}.gif", Uuid::now_v7()));
+        std::fs::write(&orphan, b"GIF89a").unwrap();
+
+        let store = open_in(dir.path());
+        assert!(!orphan.exists(), "the orphan is removed");
+        let (_, gif) = store.gif(stored.key, 2_000).await.unwrap().unwrap();
+        assert_eq!(gif, b"GIF89a", "a stored clip keeps its GIF");
+    }
+
+    #[tokio::test]
+    async fn a_store_with_gifs_in_sled_moves_them_to_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored: Vec<Clip> = (0..MIGRATION_BATCH + 2)
+            .map(|_| clip(1_000, 10_000))
+            .collect();
+        {
+            // The layout before GIFs moved out of sled: three trees.
+            let db = sled::open(dir.path()).unwrap();
+            let (clips, gifs, expiry) = (
+                db.open_tree("clips").unwrap(),
+                db.open_tree(LEGACY_GIF_TREE).unwrap(),
+                db.open_tree("expiry").unwrap(),
+            );
+            for clip in &stored {
+                clips
+                    .insert(clip.key.as_bytes(), serde_json::to_vec(clip).unwrap())
+                    .unwrap();
+                gifs.insert(clip.key.as_bytes(), clip.key.to_string().as_bytes())
+                    .unwrap();
+                expiry
+                    .insert(expiry_key(clip.expires_at, clip.key), &[])
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+
+        let store = open_in(dir.path());
+        assert_eq!(store.len(), stored.len());
+        for clip in &stored {
+            let (_, gif) = store.gif(clip.key, 2_000).await.unwrap().unwrap();
+            assert_eq!(gif, clip.key.to_string().as_bytes());
+        }
+        let names = store.parts.db.tree_names();
+        assert!(
+            !names.iter().any(|name| name == LEGACY_GIF_TREE.as_bytes()),
+            "the old tree is gone"
+        );
+        assert_eq!(
+            store.purge_expired(20_000).await.unwrap(),
+            stored.len(),
+            "and the sweep still finds them"
+        );
     }
 
     #[tokio::test]

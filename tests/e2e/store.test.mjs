@@ -1,8 +1,9 @@
 // Storage (SPEC §6) seen from outside: clips expire after CLIP_TTL (from reads at once, from
-// the store at the next sweep), an acked clip survives kill -9 and a restart, and a stop
-// answers every clip in flight first.
+// the store at the next sweep), an acked clip survives kill -9 and a restart, a stop
+// answers every clip in flight first, and the disk use stays bounded.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   e2e, once, sendGoodClip, loadFrames, fetchGif, clipsStored, replayKeys, eventually, assertGif,
@@ -138,4 +139,58 @@ e2e('a stop answers every clip in flight, and the acked ones are there after a r
   // Stored in the order they finished encoding, which two cores need not keep.
   const acked = answered.map((reply) => reply.message.key);
   assert.deepEqual((await replayKeys(second.url)).sort(), acked.sort(), 'the acked clips');
+});
+
+/** Bytes a folder takes on disk (allocated blocks, as du counts them), sub-folders too. */
+function diskBytes(folder) {
+  let total = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    try {
+      total += entry.isDirectory() ? diskBytes(path) : statSync(path).blocks * 512;
+    } catch (error) {
+      if (error.code !== 'ENOENT') throw error; // swept between the listing and the stat
+    }
+  }
+  return total;
+}
+
+e2e('disk use stays within 3 × the unexpired clips + 64 MiB, and a swept clip leaves no file', async (t, h) => {
+  // The smallest honest soak: 20 sockets at the rate limit's burst and refill for 16 s with
+  // 2 s clips. `node tools/load.mjs --only soak` is the full one (README).
+  const server = await h.server({ args: ['--clip-ttl', '2s', '--sweep-every', '500ms'] });
+  const senders = await Promise.all(Array.from({ length: 20 }, (_, s) => h.client(server.url, { name: `soak-${s}` })));
+  const acked = [];
+  const samples = [];
+  let sending = true;
+  const sampler = (async () => {
+    while (sending) {
+      const now = Date.now();
+      const unexpired = acked.reduce((sum, clip) => sum + (clip.expires_at > now ? clip.bytes : 0), 0);
+      samples.push({ disk: diskBytes(server.dataDir), unexpired });
+      await sleep(250);
+    }
+  })();
+  const stopAt = Date.now() + 16_000;
+  await Promise.all(senders.map(async (sender) => {
+    while (Date.now() < stopAt) {
+      const reply = await sender.socket.timeout(WAIT_MS).emitWithAck('message', { message: 'soak', frames: FRAMES });
+      if (reply.ok) acked.push(reply.message);
+      else assert.equal(reply.error.code, 'rate_limited', JSON.stringify(reply.error));
+      if (!reply.ok) await sleep(1000);
+    }
+  }));
+  sending = false;
+  await sampler;
+
+  const MiB = 1024 * 1024;
+  const over = samples.filter(({ disk, unexpired }) => disk > 3 * unexpired + 64 * MiB);
+  t.diagnostic(`${acked.length} clips acked; disk at most ${(Math.max(...samples.map((s) => s.disk)) / MiB).toFixed(1)} MiB over ${samples.length} samples`);
+  assert.ok(acked.length >= 100, `enough clips for the soak to mean something: ${acked.length}`);
+  assert.deepEqual(over, [], 'every sample within the bound');
+
+  // Once all have expired and been swept, their GIF files are gone too.
+  await sleepPast(Math.max(...acked.map((clip) => clip.expires_at)), 500);
+  await eventually(async () => (await clipsStored(server.url)) === 0, 'the sweep to remove every clip', WAIT_MS, 100);
+  assert.deepEqual(readdirSync(join(server.dataDir, 'gifs')), [], 'no GIF file outlives its clip');
 });
