@@ -19,14 +19,16 @@
 //         for the clips of this very phase;
 //   d.    the generator's own event-loop delay p99: time a relayed frame waited in the
 //         tool, not in the server;
-//   f.    the same slow-disk load on a second server whose disk is not slowed.
+//   f.    the same slow-disk load on a second server whose disk is not slowed;
+//   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB.
 //
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
-//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory or slowdisk
+//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk
+//                                     or soak
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,15 +57,19 @@ const FULL = {
   slowDiskSockets: 120, // f.: each at the rate limit, one clip every 4 s
   slowDiskSeconds: 30, // f.
   slowDiskFsyncMs: 400, // f.: added to every fsync
+  soakSockets: 40, // g.: each at the rate limit
+  soakSeconds: 300, // g.: for each TTL
+  soakTtls: ['3s', '10m'], // g.
 };
 const SMOKE = {
   receivers: 20, latencyClips: 10, throughputSeconds: 2, throughputInFlight: 4,
   streamers: 2, viewers: 5, liveSeconds: 3, idleConnections: 50,
   slowDiskSockets: 6, slowDiskSeconds: 8, slowDiskFsyncMs: 400,
+  soakSockets: 8, soakSeconds: 10, soakTtls: ['3s'],
 };
 const config = options.smoke ? SMOKE : FULL;
-// Every phase is cut off after this, whatever happens.
-const PHASE_LIMIT_MS = 120_000;
+// Every phase is cut off after this, whatever happens (the soak runs for longer on purpose).
+const PHASE_LIMIT_MS = 120_000 + 1000 * config.soakSeconds * config.soakTtls.length;
 
 const FRAMES = Array.from({ length: 10 }, (_, i) =>
   readFileSync(new URL(`../tests/fixtures/clip-synth/f-${i + 1}.jpg`, import.meta.url)));
@@ -79,9 +85,9 @@ const STOP_LIMIT_MS = 20_000;
 
 // ---- the server under test -------------------------------------------------------------
 
-async function startServer({ env = {} } = {}) {
+async function startServer({ env = {}, args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loopchat-load-'));
-  const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+  const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
@@ -98,6 +104,7 @@ async function startServer({ env = {} } = {}) {
   return {
     url,
     pid: child.pid,
+    dataDir,
     /** SIGTERM; SIGKILL if it has not exited after STOP_LIMIT_MS. Resolves to the seconds it took. */
     async stop() {
       const started = performance.now();
@@ -113,6 +120,20 @@ async function startServer({ env = {} } = {}) {
       return (performance.now() - started) / 1000;
     },
   };
+}
+
+/** Bytes a folder takes on disk (allocated blocks, as du counts them), files in sub-folders too. */
+function diskBytes(folder) {
+  let total = 0;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const path = join(folder, entry.name);
+    try {
+      total += entry.isDirectory() ? diskBytes(path) : statSync(path).blocks * 512;
+    } catch (error) {
+      if (error.code !== 'ENOENT') throw error; // swept between the listing and the stat
+    }
+  }
+  return total;
 }
 
 function rssKiB(pid) {
@@ -385,7 +406,7 @@ async function sustainedClips(server) {
   sending = false;
   await health;
   const batch = await histogramMedian(server.url, 'loopchat_store_batch_clips');
-  const flush = await histogramMedian(server.url, 'loopchat_store_flush_seconds');
+  const flush = await histogramMedian(server.url, 'loopchat_store_commit_seconds');
   closeAll(sockets);
   const stopSeconds = await server.stop();
   return {
@@ -413,7 +434,7 @@ async function slowDisk() {
     'f. slow disk: /healthz worst ms': slow.healthWorst,
     'f. slow disk: clips per flush, median (bucket bound)': slow.batch.median,
     'f. slow disk: clips per flush, mean': slow.batch.mean,
-    'f. slow disk: flush ms, mean': slow.flushMs,
+    'f. slow disk: ms per batch commit, mean': slow.flushMs,
     'f. slow disk: stop s': slow.stopSeconds,
     'f. baseline: ordinary disk, acked within 8 s %': ordinary.withinDeadline,
     'f. baseline: ordinary disk, ack latency p99 ms': ordinary.ackP99,
@@ -422,15 +443,80 @@ async function slowDisk() {
   };
 }
 
+// ---- g.: the store's disk use over a long run (SPEC §6) -----------------------------------
+
+const MiB = 1024 * 1024;
+
+/**
+ * soakSockets sockets at the rate limit for soakSeconds with --clip-ttl `ttl`, the data
+ * dir's size sampled every second beside the bytes of the clips acked and not yet expired.
+ */
+async function soakAt(ttl) {
+  const server = await startServer({ args: ['--clip-ttl', ttl] });
+  const sockets = await connectMany(server.url, config.soakSockets, 'soak-');
+  const live = []; // { expires_at, bytes } of every acked clip
+  let acked = 0;
+  let refused = 0;
+  let worst = { ratio: 0, disk: 0, unexpired: 0 };
+  let maxDisk = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const now = Date.now();
+      const unexpired = live.reduce((sum, clip) => sum + (clip.expires_at > now ? clip.bytes : 0), 0);
+      const disk = diskBytes(server.dataDir);
+      const ratio = disk / (3 * unexpired + 64 * MiB);
+      maxDisk = Math.max(maxDisk, disk);
+      if (ratio > worst.ratio) worst = { ratio, disk, unexpired };
+      await sleep(1000);
+    }
+  })();
+  await Promise.all(sockets.map(async (socket, index) => {
+    await sleep((RATE_LIMIT_MS * index) / sockets.length);
+    const stopAt = performance.now() + config.soakSeconds * 1000 - (RATE_LIMIT_MS * index) / sockets.length;
+    while (performance.now() < stopAt) {
+      const tick = performance.now();
+      const reply = await socket.timeout(60_000).emitWithAck('message', clip('soak')).catch(() => ({ ok: false }));
+      if (reply.ok) {
+        acked += 1;
+        live.push({ expires_at: reply.message.expires_at, bytes: reply.message.bytes });
+        const now = Date.now();
+        while (live.length && live[0].expires_at <= now) live.shift();
+      } else {
+        refused += 1;
+      }
+      await sleep(Math.max(0, RATE_LIMIT_MS - (performance.now() - tick)));
+    }
+  }));
+  sampling = false;
+  await sampler;
+  closeAll(sockets);
+  await server.stop();
+  return {
+    [`g. soak ${ttl}: clips acked (refused)`]: `${acked} (${refused})`,
+    [`g. soak ${ttl}: disk, max MiB`]: maxDisk / MiB,
+    [`g. soak ${ttl}: worst disk ÷ (3 × unexpired + 64 MiB)`]: worst.ratio,
+    [`g. soak ${ttl}: at the worst, disk / unexpired MiB`]: `${(worst.disk / MiB).toFixed(1)} / ${(worst.unexpired / MiB).toFixed(1)}`,
+  };
+}
+
+async function soak() {
+  const results = {};
+  for (const ttl of config.soakTtls) Object.assign(results, await soakAt(ttl));
+  return results;
+}
+
 // ---- main --------------------------------------------------------------------------------
 
-// Phases that take (url, pid) share the one server started below; `slowdisk` starts its own.
+// Phases that take (url, pid) share the one server started below; `slowdisk` and `soak`
+// start their own.
 const phases = {
   latency: latencyAndFanOut,
   throughput,
   live: liveRoom,
   memory: idleMemory,
   slowdisk: slowDisk,
+  soak,
 };
 
 const server = await startServer();
