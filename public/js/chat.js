@@ -1,12 +1,18 @@
 // The chat page (SPEC §7): record a clip with Enter, see everyone's clips live.
 //
 // The server renders the current replay into the page; this script makes those items
-// live (time left, mute) and adds the clips that arrive afterwards. Every clip is one
-// `li[data-key]`, so a clip that arrives twice (replay after a reconnect, or both the ack
-// and `messageack` for your own) is shown once.
+// live (identicon, links, time left, mute, report) and adds the clips that arrive
+// afterwards. Every clip is one `li[data-key]`, so a clip that arrives twice (replay after
+// a reconnect, or both the ack and `messageack` for your own) is shown once; a clip a
+// moderator removed is dropped and never shown again. Between the clips, quiet lines say
+// who joined and left while the room is small.
 import {
-  cameraProblem, connect, grabJpeg, openCamera, setTitleCount, videoReady,
-} from './connection.js';
+  CameraSwitch, cameraProblem, grabJpeg, openCamera, videoReady,
+} from './camera.js';
+import { connect, setTitleCount } from './connection.js';
+import { identicon } from './identicon.js';
+import { linkify } from './links.js';
+import { MutedUsers, mountMutedList } from './mute.js';
 
 const FRAMES = 10;
 const FRAME_GAP_MS = 200;
@@ -15,13 +21,10 @@ const QUALITY = 0.4;
 const ACK_TIMEOUT_MS = 15000;
 /** How close to the bottom (in pixels) still counts as reading the newest clips. */
 const BOTTOM_SLACK = 48;
-/**
- * Muted authors, by name. Author ids are socket ids and change with every connection,
- * so an id-based mute would be forgotten at the author's next reload; names stay the same
- * because each browser asks for its previous name again (see connection.js). The cost:
- * someone else who picks the same name is muted too.
- */
-const MUTED_KEY = 'loopchat.muted';
+/** Join and leave lines are shown only while fewer people than this are here. */
+const QUIET_ROOM = 20;
+/** A join or leave line goes after this long, as clips do. */
+const PRESENCE_LINE_MS = 10 * 60_000;
 
 /** SPEC §5 codes in words a person can act on. */
 const ERRORS = {
@@ -33,7 +36,15 @@ const ERRORS = {
   text_too_long: 'Your message is too long: keep it to 250 characters.',
   rate_limited: 'You are sending clips too quickly. Wait a few seconds, then try again.',
   busy: 'The server is busy making other clips. Try again in a moment.',
+  profanity: 'Your clip was not sent: its text contains words this chat does not allow. Please rephrase it.',
+  unavailable: 'The server could not store your clip just now. Please try again.',
   internal: 'Something went wrong on the server. Please try again.',
+};
+
+/** Why a report was not taken, in words. */
+const REPORT_ERRORS = {
+  not_found: 'This clip is gone already.',
+  rate_limited: 'Too many reports at once; try again in a moment.',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -47,15 +58,18 @@ const input = $('text');
 const sendButton = $('send');
 const camera = $('camera');
 const preview = $('preview');
+const cameraSelect = $('camera-select');
 const progress = $('progress');
 const statusText = $('status-text');
 const cameraNotice = $('camera-notice');
 const sendError = $('send-error');
-const mutedList = $('muted-list');
-const mutedNames = $('muted-names');
 const announcer = $('announcer');
+const presenceTemplate = $('presence-template');
 
-const { socket, me } = connect();
+const announce = (text) => { announcer.textContent = text; };
+const muted = new MutedUsers();
+const mutedList = mountMutedList(muted, announce);
+const { socket, me, onPeople } = connect({ muted });
 /** For tests and the curious: `loopchat.socket` is the live connection. */
 window.loopchat = { socket };
 
@@ -67,18 +81,36 @@ let cameraReady = false;
 let sending = false;
 let unread = 0;
 let stickToBottom = true;
-const muted = new Set(loadMuted());
+let stream = null;
 const idleStatus = statusText.textContent;
+/** Keys of clips a moderator removed: a replay or broadcast already on its way must not bring one back. */
+const removed = new Set();
+/** Keys of clips this page reported, so that a second click is not needed to see it was taken. */
+const reported = new Set();
 
 // ---- clips -------------------------------------------------------------------------
 
 function clipItem(key) {
-  return list.querySelector(`li[data-key="${CSS.escape(key)}"]`);
+  return list.querySelector(`li.clip[data-key="${CSS.escape(key)}"]`);
 }
 
+function clipItems() {
+  return list.querySelectorAll('li.clip');
+}
+
+/** Yours if it came from this browser (any tab): the same user id. */
 function isMine(item) {
   const you = me();
-  return you !== null && item.dataset.author === you.name;
+  return you !== null && item.dataset.authorId === you.id;
+}
+
+/** Draws what the server-rendered markup cannot: the identicon and clickable links. */
+function hydrate(item) {
+  const { authorId, author } = item.dataset;
+  item.querySelector('.clip-avatar').replaceChildren(identicon(authorId, author));
+  const text = item.querySelector('.clip-text');
+  text.replaceChildren(linkify(text.textContent));
+  if (reported.has(item.dataset.key)) showReported(item);
 }
 
 /** Builds the same markup the server renders, from a `Clip`. Text goes in as text only. */
@@ -101,6 +133,7 @@ function renderClip(clip) {
   save.download = `loopchat-${clip.key}.gif`;
   save.setAttribute('aria-label', `Save GIF from ${clip.author.name}`);
   item.querySelector('.clip-mute').textContent = `Mute ${clip.author.name}`;
+  hydrate(item);
   return item;
 }
 
@@ -109,7 +142,8 @@ function decorate(item) {
   const mine = isMine(item);
   item.classList.toggle('mine', mine);
   item.querySelector('.clip-mute').hidden = mine;
-  item.hidden = !mine && muted.has(item.dataset.author);
+  item.querySelector('.clip-report').hidden = mine;
+  item.hidden = !mine && muted.has(item.dataset.authorId);
 }
 
 function formatLeft(ms) {
@@ -139,11 +173,17 @@ function tick(item, now) {
 
 function tickAll() {
   const now = Date.now();
-  for (const item of [...list.children]) tick(item, now);
-  empty.hidden = list.children.length > 0;
+  for (const item of [...list.children]) {
+    if (item.classList.contains('clip')) tick(item, now);
+    else if (!(Number(item.dataset.expiresAt) > now)) item.remove();
+  }
+  empty.hidden = clipItems().length > 0;
 }
 
-/** Inserts in key order: keys are UUIDv7, so key order is creation order. */
+/**
+ * Inserts in key order: keys are UUIDv7, so key order is creation order; a join or leave
+ * line has a key made the same way from the time it was seen (see `timeKey`).
+ */
 function insertInOrder(item) {
   let after = list.lastElementChild;
   while (after && after.dataset.key > item.dataset.key) after = after.previousElementSibling;
@@ -151,12 +191,18 @@ function insertInOrder(item) {
   else list.prepend(item);
 }
 
+/** A string that sorts among UUIDv7 keys as a key made at `ms` would: its first 48 bits. */
+function timeKey(ms) {
+  const hex = Math.floor(ms).toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8)}-~`;
+}
+
 /**
  * Shows a clip unless it is already shown or already expired. `live` is true for a clip
  * that was just made (not a replay), which is announced and counted as unread.
  */
 function addClip(clip, { live }) {
-  if (!clip?.key || clipItem(clip.key) || !(clip.expires_at > Date.now())) return;
+  if (!clip?.key || removed.has(clip.key) || clipItem(clip.key) || !(clip.expires_at > Date.now())) return;
   const item = renderClip(clip);
   decorate(item);
   tick(item, Date.now());
@@ -220,64 +266,113 @@ document.addEventListener('visibilitychange', () => {
   }
 });
 
-// ---- muting --------------------------------------------------------------------------
-
-function loadMuted() {
-  try {
-    const stored = JSON.parse(localStorage.getItem(MUTED_KEY) ?? '[]');
-    return Array.isArray(stored) ? stored.filter((name) => typeof name === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveMuted() {
-  try {
-    localStorage.setItem(MUTED_KEY, JSON.stringify([...muted]));
-  } catch {
-    // Without storage the mute lasts until the page is closed.
-  }
-}
-
-function renderMuted() {
-  mutedNames.replaceChildren(...[...muted].sort().map((name) => {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'chip';
-    button.dataset.unmute = name;
-    button.textContent = name;
-    button.setAttribute('aria-label', `Unmute ${name}`);
-    button.title = `Unmute ${name}`;
-    return button;
-  }));
-  mutedList.hidden = muted.size === 0;
-}
+// ---- muting and reporting ------------------------------------------------------------
 
 function refreshAll() {
-  for (const item of list.children) decorate(item);
-  renderMuted();
+  for (const item of clipItems()) decorate(item);
   tickAll();
 }
 
+muted.onChange(refreshAll);
+
+function showReported(item) {
+  const button = item.querySelector('.clip-report');
+  button.textContent = 'Reported';
+  button.disabled = true;
+  item.querySelector('.clip-status').textContent = '';
+}
+
+async function report(item) {
+  const { key } = item.dataset;
+  const button = item.querySelector('.clip-report');
+  const status = item.querySelector('.clip-status');
+  button.disabled = true;
+  button.textContent = 'Reporting…';
+  status.textContent = '';
+  let reply;
+  try {
+    reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('report', { key });
+  } catch {
+    reply = { ok: false, error: { message: 'The server did not answer; try again.' } };
+  }
+  if (reply?.ok) {
+    reported.add(key);
+    showReported(item);
+    announce('Reported. Thank you: the moderators will look at it.');
+    return;
+  }
+  button.disabled = false;
+  button.textContent = 'Report';
+  const error = reply?.error;
+  status.textContent = `Not reported: ${REPORT_ERRORS[error?.code] ?? error?.message ?? 'please try again.'}`;
+}
+
 list.addEventListener('click', (event) => {
-  const button = event.target.closest('.clip-mute');
-  if (!button) return;
-  const name = button.closest('li.clip').dataset.author;
-  muted.add(name);
-  saveMuted();
-  refreshAll();
-  announcer.textContent = `Muted ${name}. Their clips are hidden; unmute them below the message box.`;
-  mutedNames.querySelector(`[data-unmute="${CSS.escape(name)}"]`)?.focus();
+  const item = event.target.closest('li.clip');
+  if (!item) return;
+  if (event.target.closest('.clip-mute')) {
+    mutedList.mute({ id: item.dataset.authorId, name: item.dataset.author });
+  } else if (event.target.closest('.clip-report')) {
+    report(item);
+  }
 });
 
-mutedNames.addEventListener('click', (event) => {
-  const name = event.target.closest('[data-unmute]')?.dataset.unmute;
-  if (name === undefined) return;
-  muted.delete(name);
-  saveMuted();
-  refreshAll();
-  announcer.textContent = `Unmuted ${name}.`;
-  input.focus();
+/** A moderator took the clip down: it goes from this page and does not come back. */
+function removeClip(key) {
+  if (typeof key !== 'string') return;
+  removed.add(key);
+  clipItem(key)?.remove();
+  tickAll();
+}
+
+/**
+ * A replay is the newest clips in a row, so a clip shown here that falls between its
+ * oldest and newest but is not in it was removed while this page was not connected.
+ */
+function dropMissingFromReplay(clips) {
+  const keys = new Set(clips.map((clip) => clip?.key).filter((key) => typeof key === 'string'));
+  if (keys.size === 0) return;
+  const sorted = [...keys].sort();
+  const [oldest, newest] = [sorted[0], sorted.at(-1)];
+  for (const item of [...clipItems()]) {
+    const { key } = item.dataset;
+    if (key > oldest && key < newest && !keys.has(key)) removeClip(key);
+  }
+}
+
+// ---- who joined and left ---------------------------------------------------------------
+
+let lastPeople = null;
+
+function presenceLine(person, verb) {
+  const item = presenceTemplate.content.firstElementChild.cloneNode(true);
+  const now = Date.now();
+  item.dataset.key = timeKey(now);
+  item.dataset.user = person.id;
+  item.dataset.expiresAt = String(now + PRESENCE_LINE_MS);
+  item.querySelector('.presence-avatar').replaceChildren(identicon(person.id, person.name));
+  item.querySelector('.presence-text').textContent = `${person.name} ${verb}`;
+  insertInOrder(item);
+  if (stickToBottom) scrollToBottom();
+}
+
+/**
+ * Compares who is here now with who was here at the last `presence`. A `welcome` (the
+ * first, or after a reconnect, when everyone else is reconnecting too) only sets the
+ * starting point.
+ */
+onPeople((people, { welcome }) => {
+  const previous = lastPeople;
+  lastPeople = new Map(people.map((person) => [person.id, person]));
+  if (welcome || previous === null || people.length >= QUIET_ROOM) return;
+  const you = me()?.id;
+  const quiet = (person) => person.id === you || muted.has(person.id);
+  for (const person of people) {
+    if (!previous.has(person.id) && !quiet(person)) presenceLine(person, 'joined');
+  }
+  for (const person of previous.values()) {
+    if (!lastPeople.has(person.id) && !quiet(person)) presenceLine(person, 'left');
+  }
 });
 
 // ---- the camera ----------------------------------------------------------------------
@@ -285,23 +380,34 @@ mutedNames.addEventListener('click', (event) => {
 function updateComposer() {
   input.disabled = sending || !cameraReady;
   sendButton.disabled = sending || !cameraReady;
+  // Switching cameras mid-recording would cut the clip short.
+  cameraSelect.disabled = sending;
   if (sending) return;
   if (cameraReady) input.placeholder = 'Type a message and press Enter';
   else if (camera.dataset.state === 'starting') input.placeholder = 'Starting camera…';
   else input.placeholder = 'Camera needed';
 }
 
+const cameraSwitch = new CameraSwitch(cameraSelect, $('camera-choice'), () => {
+  if (!sending) startCamera();
+});
+
 async function startCamera() {
+  cameraReady = false;
   camera.dataset.state = 'starting';
   cameraNotice.hidden = true;
   updateComposer();
+  stream?.getTracks().forEach((track) => track.stop());
+  stream = null;
   try {
-    const stream = await openCamera({
+    const opened = await openCamera({
       width: { ideal: 320 }, height: { ideal: 240 }, facingMode: 'user',
     });
-    preview.srcObject = stream;
+    stream = opened;
+    preview.srcObject = opened;
     // A camera that is unplugged or taken away mid-session ends its track.
-    stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+    opened.getVideoTracks()[0]?.addEventListener('ended', () => {
+      if (stream !== opened) return;
       cameraReady = false;
       camera.dataset.state = 'blocked';
       showCameraNotice('The camera stopped.');
@@ -317,6 +423,8 @@ async function startCamera() {
     camera.dataset.state = 'blocked';
     showCameraNotice(cameraProblem(error));
   }
+  // Only once the camera is allowed does the browser name the cameras there are.
+  cameraSwitch.refresh(stream);
   updateComposer();
 }
 
@@ -371,6 +479,8 @@ function showError(text) {
 }
 
 function describeFailure(error) {
+  // A ban's message says until when; nothing here knows better.
+  if (error?.code === 'banned' && error.message) return `You can’t send clips for now: ${error.message}`;
   if (error?.code && ERRORS[error.code]) return ERRORS[error.code];
   if (error?.message) return `The clip was not sent: ${error.message}`;
   return 'The clip was not sent. Please try again.';
@@ -426,14 +536,17 @@ form.addEventListener('submit', async (event) => {
 
 socket.on('welcome', () => refreshAll());
 socket.on('messages', (clips) => {
-  if (Array.isArray(clips)) for (const clip of clips) addClip(clip, { live: false });
+  if (!Array.isArray(clips)) return;
+  dropMissingFromReplay(clips);
+  for (const clip of clips) addClip(clip, { live: false });
 });
 socket.on('message', (clip) => addClip(clip, { live: true }));
 socket.on('messageack', (clip) => addClip(clip, { live: true }));
+socket.on('message:removed', (event) => removeClip(event?.key));
 
 // ---- start ---------------------------------------------------------------------------
 
-renderMuted();
+for (const item of clipItems()) hydrate(item);
 refreshAll();
 scrollToBottom();
 setInterval(tickAll, 1000);

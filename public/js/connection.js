@@ -1,13 +1,44 @@
-// The Socket.IO connection both pages share: who you are, how many are online, and a
-// banner that says when the connection is lost and when it is back.
+// The Socket.IO connection both pages share: who you are (the browser's token, SPEC §10),
+// who is here, and a banner that says when the connection is lost and when it is back.
 import { io } from '/vendor/socket.io.esm.min.js';
+import { identicon } from './identicon.js';
 
 const NAME_KEY = 'loopchat.name';
+const TOKEN_KEY = 'loopchat.token';
+/** 32 random bytes in unpadded base64url. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** The server lists at most this many people (SPEC §2). */
+const PEOPLE_LISTED = 50;
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 
 /**
- * The name this browser asked for last time, so that the server gives it again: names are
- * how others recognise (and mute) you, while socket ids change with every connection.
+ * This browser's secret token: the server turns it into the user id that others see
+ * (and mute) the same on every page, tab and visit. It goes only into the handshake, never
+ * into the page, a URL or a log. Without storage it lasts for this page only, and the
+ * next visit is someone new.
  */
+function browserToken() {
+  try {
+    const stored = localStorage.getItem(TOKEN_KEY);
+    if (stored && TOKEN_PATTERN.test(stored)) return stored;
+  } catch {
+    // No storage: a token for this page only.
+  }
+  const token = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  try {
+    localStorage.setItem(TOKEN_KEY, token);
+    // Another tab opened at the same moment may have stored its token first; use that
+    // one, so that both tabs are the same person.
+    return localStorage.getItem(TOKEN_KEY) ?? token;
+  } catch {
+    return token;
+  }
+}
+
+/** The name this browser asked for last time, so that the server gives it again. */
 function rememberedName() {
   try {
     return localStorage.getItem(NAME_KEY) ?? undefined;
@@ -25,19 +56,28 @@ function rememberName(name) {
 }
 
 /**
- * Connects to the server and keeps the header (your name, online count) and the
- * connection banner up to date. Returns the socket and a `me()` getter for the identity
- * of the current connection (`null` until `welcome`).
+ * Connects to the server and keeps the header (you, who's here) and the connection banner
+ * up to date. `muted` (a `MutedUsers`) marks the muted in the list of who's here.
+ *
+ * Returns the socket, a `me()` getter for `welcome.you` of the current connection
+ * (`{ id, name, conn }`, `null` until `welcome`; `id` is the user id), and
+ * `onPeople(listener)`: `listener(people, { welcome })` is called with `[{ id, name }]`
+ * on every `welcome` (`welcome: true`) and `presence`.
  */
-export function connect() {
+export function connect({ muted } = {}) {
   const name = rememberedName();
-  const socket = io({ auth: name ? { name } : {} });
+  const token = browserToken();
+  const socket = io({ auth: name ? { name, token } : { token } });
   let me = null;
+  let people = [];
+  const peopleListeners = [];
 
   const banner = document.getElementById('connection');
   const bannerText = document.getElementById('connection-text');
-  const online = document.getElementById('online');
+  const online = document.getElementById('people-panel');
   const onlineCount = document.getElementById('online-count');
+  const peopleList = document.getElementById('people');
+  const peopleNote = document.getElementById('people-note');
   let hideBanner;
   let wasConnected = false;
 
@@ -52,6 +92,38 @@ export function connect() {
     onlineCount.textContent = count === 1 ? 'just you online' : `${count} online`;
     online.hidden = false;
   };
+
+  const showPeople = () => {
+    peopleList.replaceChildren(...people.map((person) => {
+      const item = document.createElement('li');
+      item.className = 'person';
+      item.dataset.user = person.id;
+      const mine = person.id === me?.id;
+      const isMuted = !mine && muted?.has(person.id);
+      item.classList.toggle('mine', mine);
+      item.classList.toggle('muted', Boolean(isMuted));
+      const label = document.createElement('span');
+      label.className = 'person-name';
+      label.textContent = person.name;
+      item.append(identicon(person.id, person.name), label);
+      if (mine || isMuted) {
+        const note = document.createElement('span');
+        note.className = 'person-note';
+        note.textContent = mine ? 'you' : 'muted';
+        item.append(note);
+      }
+      return item;
+    }));
+    peopleNote.hidden = people.length < PEOPLE_LISTED;
+  };
+
+  const takePeople = (list, welcome) => {
+    if (!Array.isArray(list)) return;
+    people = list.filter((person) => typeof person?.id === 'string' && typeof person.name === 'string');
+    showPeople();
+    for (const listener of peopleListeners) listener(people, { welcome });
+  };
+  muted?.onChange(showPeople);
 
   socket.on('connect', () => {
     if (wasConnected) {
@@ -83,81 +155,32 @@ export function connect() {
     }
   });
 
-  socket.on('welcome', ({ you, online: count }) => {
+  socket.on('welcome', ({ you, online: count, people: list }) => {
     me = you;
     rememberName(you.name);
     // Reconnections reuse `auth`, so this connection's name survives them too.
-    socket.auth = { name: you.name };
+    socket.auth = { name: you.name, token };
     document.getElementById('my-name').textContent = you.name;
+    document.getElementById('my-identicon').replaceChildren(identicon(you.id, you.name));
     document.getElementById('me').hidden = false;
     showOnline(count);
+    takePeople(list, true);
   });
 
-  socket.on('presence', ({ online: count }) => showOnline(count));
+  socket.on('presence', ({ online: count, people: list }) => {
+    showOnline(count);
+    takePeople(list, false);
+  });
 
-  return { socket, me: () => me };
+  return {
+    socket,
+    me: () => me,
+    onPeople: (listener) => { peopleListeners.push(listener); },
+  };
 }
 
 /** Prefixes the tab title with a count, e.g. `(3) loopchat — chat`; 0 removes it. */
 export function setTitleCount(count) {
   const base = document.title.replace(/^\(\d+\) /, '');
   document.title = count > 0 ? `(${count}) ${base}` : base;
-}
-
-/** Why the camera can't be used, in words, from a getUserMedia failure. */
-export function cameraProblem(error) {
-  switch (error?.name) {
-    case 'NotAllowedError':
-    case 'SecurityError':
-      return 'Camera access is blocked: allow it for this site in your browser’s settings.';
-    case 'NotFoundError':
-    case 'OverconstrainedError':
-      return 'No camera was found on this device.';
-    case 'NotReadableError':
-    case 'AbortError':
-      return 'The camera is in use by another app or could not be started. Close the other app, then try again.';
-    case 'Unsupported':
-      return 'This browser can’t use the camera here. Cameras need a secure page: open loopchat over HTTPS or on localhost.';
-    default:
-      return 'The camera could not be started.';
-  }
-}
-
-/** Asks for the camera; rejects with an error whose `name` `cameraProblem` understands. */
-export async function openCamera(constraints) {
-  if (!navigator.mediaDevices?.getUserMedia) {
-    const error = new Error('getUserMedia is not available');
-    error.name = 'Unsupported';
-    throw error;
-  }
-  return navigator.mediaDevices.getUserMedia({ audio: false, video: constraints });
-}
-
-/**
- * Draws the centre of `video` that has the aspect ratio of `canvas` onto it (a centre
- * crop, like CSS `object-fit: cover`) and encodes it as a JPEG.
- */
-export async function grabJpeg(video, canvas, quality) {
-  const context = canvas.getContext('2d');
-  const { videoWidth: width, videoHeight: height } = video;
-  const scale = Math.min(width / canvas.width, height / canvas.height);
-  const cropWidth = canvas.width * scale;
-  const cropHeight = canvas.height * scale;
-  context.drawImage(
-    video,
-    (width - cropWidth) / 2, (height - cropHeight) / 2, cropWidth, cropHeight,
-    0, 0, canvas.width, canvas.height,
-  );
-  // toBlob copies the canvas before it returns, so the canvas may be drawn on again at once.
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
-  if (!blob) throw new Error('the browser could not encode a JPEG');
-  return blob.arrayBuffer();
-}
-
-/** Resolves once `video` has a frame to draw. */
-export function videoReady(video) {
-  if (video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && video.videoWidth > 0) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => video.addEventListener('loadeddata', resolve, { once: true }));
 }

@@ -2,8 +2,14 @@
 //
 // Joining is automatic and watch-only; "Go live" adds your camera. A tile is made the first
 // time someone is seen (in the join reply, `live:joined`, or a frame) and removed on
-// `live:left`.
-import { cameraProblem, connect, grabJpeg, openCamera, videoReady } from './connection.js';
+// `live:left`. Tiles are per connection (`id`), and carry the user id (`user`) that the
+// identicon is drawn from and that muting hides.
+import {
+  CameraSwitch, cameraProblem, grabJpeg, openCamera, videoReady,
+} from './camera.js';
+import { connect } from './connection.js';
+import { identicon } from './identicon.js';
+import { MutedUsers, mountMutedList, muteLabel } from './mute.js';
 
 const WIDTH = 320;
 const HEIGHT = 240;
@@ -20,6 +26,7 @@ const LIVE_ERRORS = {
   frame_too_large: 'A picture from your camera was too large to send.',
   bad_frame: 'A picture from your camera could not be read.',
   bad_dimensions: 'Your camera pictures came out at an unexpected size.',
+  banned: 'A moderator has blocked you, so nobody sees your pictures.',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -30,8 +37,12 @@ const stopButton = $('stop');
 const status = $('live-status');
 const notice = $('live-notice');
 const empty = $('live-empty');
+const announcer = $('announcer');
 
-const { socket } = connect();
+const announce = (text) => { announcer.textContent = text; };
+const muted = new MutedUsers();
+const mutedList = mountMutedList(muted, announce);
+const { socket, me } = connect({ muted });
 /** For tests and the curious: `loopchat.socket` is the live connection. */
 window.loopchat = { socket };
 
@@ -50,18 +61,29 @@ let grabbing = false;
 
 // ---- tiles ---------------------------------------------------------------------------
 
-function initials(name) {
-  const letters = name.split(/[^\p{L}\p{N}]+/u).filter(Boolean).map((word) => [...word][0]);
-  return (letters.slice(0, 2).join('') || '?').toUpperCase();
-}
-
 function setTileState(tile, state, words) {
   tile.item.dataset.state = state;
   tile.item.querySelector('.tile-state').textContent = words;
 }
 
-/** The tile of participant `id`, made on first sight. */
-function tileFor({ id, name }) {
+/** Another tab of this browser is you too, but it is its own tile. */
+function isMe(user) {
+  return Boolean(user) && user === me()?.id;
+}
+
+/** Hides the tile of someone you muted; yours and your other tabs' never. */
+function decorate(tile) {
+  const { user, name } = tile.item.dataset;
+  const mine = isMe(user);
+  const mute = tile.item.querySelector('.tile-mute');
+  mute.hidden = mine || !user;
+  mute.textContent = `Mute ${name ?? ''}`.trim();
+  mute.setAttribute('aria-label', muteLabel('Mute', { id: user, name }));
+  tile.item.hidden = !mine && muted.has(user);
+}
+
+/** The tile of participant `id` (a connection) of user `user`, made on first sight. */
+function tileFor({ id, user, name }) {
   let tile = tiles.get(id);
   if (!tile) {
     const item = template.content.firstElementChild.cloneNode(true);
@@ -76,16 +98,35 @@ function tileFor({ id, name }) {
     }
     setTileState(tile, 'watching', 'watching');
   }
-  if (name) {
-    const label = id === myId ? `${name} (you)` : name;
+  const { dataset } = tile.item;
+  const changed = (user && user !== dataset.user) || (name && name !== dataset.name);
+  if (user) dataset.user = user;
+  if (name) dataset.name = name;
+  if (changed) {
+    const shown = dataset.name ?? '';
+    const label = id === myId ? `${shown} (you)` : shown;
     tile.item.querySelector('.tile-name').textContent = label;
-    tile.item.querySelector('.tile-avatar').textContent = initials(name);
+    tile.item.querySelector('.tile-identicon').replaceChildren(identicon(dataset.user, shown));
+    tile.item.querySelector('.tile-avatar').replaceChildren(identicon(dataset.user, shown));
     tile.item.setAttribute('aria-label', label);
-    tile.picture.alt = `${name}’s camera`;
+    tile.picture.alt = `${shown}’s camera`;
   }
+  decorate(tile);
   updateEmpty();
   return tile;
 }
+
+function decorateAll() {
+  for (const tile of tiles.values()) decorate(tile);
+}
+
+muted.onChange(decorateAll);
+
+grid.addEventListener('click', (event) => {
+  if (!event.target.closest('.tile-mute')) return;
+  const { user, name } = event.target.closest('li.tile').dataset;
+  if (user) mutedList.mute({ id: user, name });
+});
 
 function removeTile(id) {
   const tile = tiles.get(id);
@@ -108,7 +149,7 @@ function updateEmpty() {
 
 function showFrame(meta, jpeg) {
   if (!meta?.from || meta.from === myId) return;
-  const tile = tileFor({ id: meta.from, name: meta.name });
+  const tile = tileFor({ id: meta.from, user: meta.user, name: meta.name });
   // A joiner's cached frame and a fresh relay can cross on the way; never step back.
   if (Number.isInteger(meta.seq) && meta.seq <= tile.seq) return;
   tile.seq = meta.seq ?? tile.seq;
@@ -148,7 +189,7 @@ async function join() {
     myId = reply.you.id;
     const present = new Set([myId, ...reply.participants.map((participant) => participant.id)]);
     for (const id of earlier) if (!present.has(id)) removeTile(id);
-    const mine = tileFor(reply.you);
+    const mine = tileFor({ user: me()?.id, ...reply.you });
     if (camera) showOwnCamera(mine);
     for (const participant of reply.participants) tileFor(participant);
     goLiveButton.disabled = false;
@@ -183,8 +224,13 @@ socket.on('disconnect', () => {
 socket.on('live:joined', (participant) => tileFor(participant));
 socket.on('live:frame', showFrame);
 socket.on('live:left', ({ id }) => removeTile(id));
+socket.on('welcome', decorateAll);
 socket.on('live:error', (error) => {
-  notice.textContent = LIVE_ERRORS[error?.code] ?? error?.message ?? 'Something went wrong in the live room.';
+  // A ban's message says until when.
+  const words = error?.code === 'banned' && error.message
+    ? `A moderator has blocked you, so nobody sees your pictures: ${error.message}`
+    : LIVE_ERRORS[error?.code] ?? error?.message ?? 'Something went wrong in the live room.';
+  notice.textContent = words;
   notice.hidden = false;
   if (error?.code === 'not_joined' && socket.connected) join();
 });
@@ -210,12 +256,39 @@ async function sendFrame() {
   }
 }
 
+const cameraSwitch = new CameraSwitch($('camera-select'), $('camera-choice'), switchCamera);
+
+const CAMERA_CONSTRAINTS = { width: { ideal: WIDTH }, height: { ideal: HEIGHT }, facingMode: 'user' };
+
+/** Another camera chosen while live: the new one's pictures follow at once. */
+async function switchCamera() {
+  if (!stream) return;
+  let next;
+  try {
+    next = await openCamera(CAMERA_CONSTRAINTS);
+  } catch (error) {
+    notice.textContent = `${cameraProblem(error)} Your picture stays on the camera you had.`;
+    notice.hidden = false;
+    return;
+  }
+  if (!stream) {
+    // Stopped while the new camera was starting.
+    next.getTracks().forEach((track) => track.stop());
+    return;
+  }
+  stream.getTracks().forEach((track) => track.stop());
+  stream = next;
+  camera.srcObject = next;
+  await camera.play().catch(() => {});
+  cameraSwitch.refresh(next);
+}
+
 async function goLive() {
   goLiveButton.disabled = true;
   notice.hidden = true;
   status.textContent = 'Starting your camera…';
   try {
-    stream = await openCamera({ width: { ideal: WIDTH }, height: { ideal: HEIGHT }, facingMode: 'user' });
+    stream = await openCamera(CAMERA_CONSTRAINTS);
     camera = document.createElement('video');
     camera.className = 'tile-camera';
     camera.muted = true;
@@ -231,6 +304,8 @@ async function goLive() {
     updateEmpty();
     return;
   }
+  // Only once the camera is allowed does the browser name the cameras there are.
+  cameraSwitch.refresh(stream);
   if (myId && tiles.has(myId)) showOwnCamera(tiles.get(myId));
   sender = setInterval(sendFrame, FRAME_EVERY_MS);
   sendFrame();
@@ -276,3 +351,5 @@ window.addEventListener('pageshow', (event) => {
 });
 
 setInterval(markStale, 1000);
+// A browser that allowed the camera before lists the cameras at once.
+cameraSwitch.refresh();
