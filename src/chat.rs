@@ -1,8 +1,10 @@
-//! The chat events of SPEC §2: what a socket gets on connect, and `message` → clip.
+//! The chat events of SPEC §2: what a socket gets on connect, `message` → clip, and
+//! `report`.
 //!
-//! A clip is made in this order: rate limit, parse, reserve a place in the encoder queue,
-//! encode, store durably, then tell the sender and everyone else. Any step can refuse the
-//! clip; a refused clip is neither stored nor broadcast, and the socket stays open.
+//! A clip is made in this order: rate limit, ban, parse, profanity, reserve a place in the
+//! encoder queue, encode, store durably, then tell the sender and everyone else. Any step
+//! can refuse the clip; a refused clip is neither stored nor broadcast, and the socket
+//! stays open.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,24 +13,44 @@ use uuid::Uuid;
 
 use crate::clip::{Author, Clip, now_ms};
 use crate::encode_queue::Slot;
-use crate::error::ClipError;
+use crate::error::{ClipError, ErrorBody};
+use crate::identity::UserId;
 use crate::names::display_name;
 use crate::presence::Online;
 use crate::rate_limit::MessageLimit;
 use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
 use crate::server::App;
 
-/// The handshake's `auth` object.
-#[derive(Debug, Deserialize)]
+/// The handshake's `auth` object. No `Debug`: the token must never reach a log line.
+#[derive(Deserialize)]
 pub(crate) struct Handshake {
     name: Option<String>,
+    /// What proves the user id (SPEC §10); used once, to compute it, and dropped.
+    token: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Welcome<'a> {
-    you: &'a Author,
+    you: You<'a>,
     #[serde(flatten)]
     online: Online,
+}
+
+#[derive(Serialize)]
+struct You<'a> {
+    id: &'a str,
+    name: &'a str,
+    /// This connection's socket id, what the live room addresses.
+    conn: String,
+}
+
+/// `report` takes its own bucket, as strict as `message`'s: each report is a write.
+#[derive(Clone, Default)]
+struct ReportLimit(MessageLimit);
+
+#[derive(Deserialize)]
+struct ReportRequest {
+    key: String,
 }
 
 #[derive(Serialize)]
@@ -44,16 +66,24 @@ pub(crate) async fn on_connect(
     State(app): State<App>,
     TryData(handshake): TryData<Handshake>,
 ) {
-    let requested = handshake.ok().and_then(|handshake| handshake.name);
+    let (requested, token) = match handshake {
+        Ok(handshake) => (handshake.name, handshake.token),
+        Err(_) => (None, None),
+    };
+    let user = app.identities.user_id(token.as_deref());
+    drop(token);
     let me = Author {
-        id: socket.id.to_string(),
+        id: user.to_string(),
         name: display_name(requested.as_deref()),
     };
-    let online = app.presence.connected();
+    let online = app.presence.connected(&user, &me.name);
     socket.extensions.insert(me.clone());
+    socket.extensions.insert(user);
     socket.extensions.insert(MessageLimit::new());
+    socket.extensions.insert(ReportLimit::default());
 
     socket.on("message", on_message);
+    socket.on("report", on_report);
     socket.on_disconnect(on_disconnect);
     crate::live::register(&socket);
 
@@ -65,8 +95,13 @@ pub(crate) async fn on_connect(
             tracing::error!(%error, "reading the replay failed; sending none");
             Vec::new()
         });
+    let you = You {
+        id: &me.id,
+        name: &me.name,
+        conn: socket.id.to_string(),
+    };
     let greeting = socket
-        .emit("welcome", &Welcome { you: &me, online })
+        .emit("welcome", &Welcome { you, online })
         .and_then(|()| socket.emit("messages", &replay));
     if let Err(error) = greeting {
         tracing::debug!(%error, socket = %socket.id, "could not greet a socket");
@@ -74,8 +109,61 @@ pub(crate) async fn on_connect(
 }
 
 async fn on_disconnect(socket: SocketRef, State(app): State<App>) {
-    app.presence.disconnected();
+    if let Some(user) = socket.extensions.get::<UserId>() {
+        app.presence.disconnected(&user);
+    }
     crate::live::leave(&socket, &app).await;
+}
+
+/// `report { key }`: flags a clip for the moderators, once per user (SPEC §10).
+async fn on_report(
+    socket: SocketRef,
+    State(app): State<App>,
+    TryData(request): TryData<ReportRequest>,
+    ack: AckSender,
+) {
+    let answer = report(&socket, &app, request).await;
+    let reply = match answer {
+        Ok(()) => json!({ "ok": true }),
+        Err(error) => json!({ "ok": false, "error": error }),
+    };
+    if let Err(error) = ack.send(&reply) {
+        tracing::debug!(%error, socket = %socket.id, "could not answer a report");
+    }
+}
+
+async fn report(
+    socket: &SocketRef,
+    app: &App,
+    request: Result<ReportRequest, socketioxide::ParserError>,
+) -> Result<(), ErrorBody> {
+    let refusal = |code, message: &str| ErrorBody {
+        code,
+        message: message.to_owned(),
+    };
+    let limit = socket.extensions.get::<ReportLimit>().unwrap_or_default();
+    if !limit.0.try_take() {
+        return Err(ClipError::RateLimited.body());
+    }
+    let user = socket
+        .extensions
+        .get::<UserId>()
+        .ok_or_else(|| ClipError::Internal.body())?;
+    let key = request
+        .ok()
+        .and_then(|request| crate::http::canonical_key(&request.key))
+        .ok_or_else(|| refusal("invalid_payload", "a report is `{ key }` with a clip's key"))?;
+    match app.store.report(key, user, now_ms()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refusal(
+            "not_found",
+            "there is no such clip, or it has expired",
+        )),
+        Err(error) => {
+            tracing::error!(%error, %key, "storing a report failed");
+            Err(ClipError::Internal.body())
+        }
+    }
 }
 
 async fn on_message(
@@ -144,11 +232,23 @@ async fn publish(
     if !limit.try_take() {
         return Err(ClipError::RateLimited);
     }
+    let user = socket
+        .extensions
+        .get::<UserId>()
+        .ok_or(ClipError::Internal)?;
+    if let Some(ban) = app.bans.of(&user, now_ms()) {
+        return Err(ClipError::Banned {
+            until_ms: ban.until,
+        });
+    }
     let request = request.map_err(|error| {
         tracing::debug!(%error, socket = %socket.id, "invalid message payload");
         ClipError::InvalidPayload
     })?;
     let draft = ClipDraft::parse(request)?;
+    if app.config.filter_profanity && crate::moderation::is_profane(draft.text.as_str()) {
+        return Err(ClipError::Profanity);
+    }
     let slot = app.encoder.reserve()?;
     let gif = slot.encode(draft.frames).await?;
 

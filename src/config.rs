@@ -38,6 +38,56 @@ pub struct Config {
     /// Delay between the frames of a clip's GIF.
     #[arg(long, env = "FRAME_DELAY", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub frame_delay: Duration,
+
+    /// The key that turns a browser's token into its user id (SPEC §10); made once and
+    /// kept in the data dir when not given.
+    #[arg(long, env = "ID_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub id_secret: Option<Secret>,
+
+    /// Enables the moderation API under /admin/ for requests bearing this token (at least
+    /// 16 characters).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<Secret>,
+
+    /// Refuse clips whose text contains profanity.
+    #[arg(long, env = "FILTER_PROFANITY")]
+    pub filter_profanity: bool,
+}
+
+/// A setting that must never be printed: its `Debug` shows only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(…)")
+    }
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(Secret(text.to_owned()))
+}
+
+/// Short tokens can be guessed; 16 characters is the least SPEC §10 accepts.
+fn parse_admin_token(text: &str) -> Result<Secret, String> {
+    if text.chars().count() < 16 {
+        return Err("must be at least 16 characters".into());
+    }
+    Ok(Secret(text.to_owned()))
 }
 
 /// A zero period would make the sweep spin, so it is refused at start-up.
@@ -72,6 +122,27 @@ mod tests {
                 .unwrap();
         assert_eq!(config.clip_ttl, Duration::from_secs(2));
         assert_eq!(config.sweep_every, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let config = Config::try_parse_from([
+            "loopchat",
+            "--admin-token",
+            "a-long-admin-token-1",
+            "--id-secret",
+            "hush-hush",
+        ])
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("a-long-admin-token-1"), "{printed}");
+        assert!(!printed.contains("hush-hush"), "{printed}");
+        assert_eq!(config.admin_token.unwrap().expose(), "a-long-admin-token-1");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        assert!(Config::try_parse_from(["loopchat", "--admin-token", "too-short"]).is_err());
     }
 
     #[test]

@@ -25,8 +25,18 @@ pub enum ClipError {
     RateLimited,
     #[error("the server is busy making other clips; try again")]
     Busy,
+    #[error("the text contains words this server does not allow; please rephrase it")]
+    Profanity,
+    #[error("a moderator has blocked you from sending clips until {}", until_text(*until_ms))]
+    Banned { until_ms: u64 },
     #[error("something went wrong on the server; try again")]
     Internal,
+}
+
+/// A time in milliseconds since the epoch, as people and logs read it (UTC).
+pub fn until_text(until_ms: u64) -> String {
+    let until = std::time::UNIX_EPOCH + std::time::Duration::from_millis(until_ms);
+    humantime::format_rfc3339_seconds(until).to_string()
 }
 
 impl ClipError {
@@ -41,12 +51,14 @@ impl ClipError {
             Self::TextTooLong { .. } => "text_too_long",
             Self::RateLimited => "rate_limited",
             Self::Busy => "busy",
+            Self::Profanity => "profanity",
+            Self::Banned { .. } => "banned",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, so metrics can show a zero for codes that never happened.
-    pub const CODES: [&'static str; 9] = [
+    pub const CODES: [&'static str; 11] = [
         "invalid_payload",
         "bad_frame_count",
         "frame_too_large",
@@ -55,6 +67,8 @@ impl ClipError {
         "text_too_long",
         "rate_limited",
         "busy",
+        "profanity",
+        "banned",
         "internal",
     ];
 
@@ -89,10 +103,25 @@ mod tests {
             ClipError::TextTooLong { got: 251, max: 250 },
             ClipError::RateLimited,
             ClipError::Busy,
+            ClipError::Profanity,
+            ClipError::Banned { until_ms: 0 },
             ClipError::Internal,
         ];
         let codes: Vec<_> = all.iter().map(ClipError::code).collect();
         assert_eq!(codes, ClipError::CODES);
+    }
+
+    #[test]
+    fn a_ban_says_until_when() {
+        let message = ClipError::Banned {
+            until_ms: 1_764_612_000_000,
+        }
+        .body()
+        .message;
+        assert_eq!(
+            message,
+            "a moderator has blocked you from sending clips until 2025-12-01T18:00:00Z"
+        );
     }
 
     #[test]

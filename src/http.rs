@@ -6,19 +6,36 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::clip::{Clip, now_ms};
 use crate::server::App;
 
+/// What a page may load: only the server's own scripts, styles, images, media and sockets
+/// (SPEC §11), plus the camera's `blob:`/`mediastream:` and the `data:` identicons; no
+/// inline script, no plugin, no framing by another site.
+const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; connect-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 pub fn routes() -> Router<App> {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(chat_page))
         .route("/live", get(live_page))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        ));
+    Router::new()
+        .merge(pages)
         .route("/clips/{file}", get(clip_gif))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(public_file))
+        // Every response is what its Content-Type says: a GIF is never sniffed as a page.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 /// An HTTP failure: the client learns the status, the log learns the cause.
@@ -97,7 +114,7 @@ async fn clip_gif(
 /// The key in `text` if `text` is spelt exactly as the server spells keys (lower-case,
 /// hyphenated). `Uuid::try_parse` also takes upper case, braces, `urn:uuid:` and no
 /// hyphens; one spelling per clip keeps URLs, ETags and caches one-to-one with clips.
-fn canonical_key(text: &str) -> Option<Uuid> {
+pub(crate) fn canonical_key(text: &str) -> Option<Uuid> {
     let key = Uuid::try_parse(text).ok()?;
     let mut spelt = Uuid::encode_buffer();
     (key.hyphenated().encode_lower(&mut spelt) == text).then_some(key)

@@ -7,15 +7,19 @@
 //! - [`config`]: the command-line flags and their environment fallbacks.
 //! - [`server`]: wiring — shared state, the router with Socket.IO mounted, shutdown.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
-//! - [`chat`]: the chat events — connect, `message` → clip, disconnect.
+//! - [`admin`]: the moderation API under `/admin/` (only with `--admin-token`).
+//! - [`chat`]: the chat events — connect, `message` → clip, `report`, disconnect.
+//! - [`identity`]: a browser's token → its stable user id (HMAC, never stored or logged).
+//! - [`moderation`]: bans in force, and the profanity filter.
 //! - [`request`]: what a client sends, parsed into types that cannot be invalid.
 //! - [`encode_queue`]: runs the encoder on worker threads behind a bounded queue.
 //! - [`encoder`]: JPEG frames in, looping GIF out; pure and synchronous.
-//! - [`store`]: the sled store of clips, with expiry checked on every read.
+//! - [`store`]: the clip store (sled records, a file per GIF; group commit), with expiry
+//!   checked on every read; reports and bans are kept there too.
 //! - [`sweep`]: the background task that deletes expired clips.
 //! - [`live`]: the live room — who is in it, their latest frames, the relay.
 //! - [`jpeg`]: reading a JPEG's size from its headers.
-//! - [`presence`]: the online count and its coalesced broadcast.
+//! - [`presence`]: who is here (count and people) and its coalesced broadcast.
 //! - [`rate_limit`]: the per-socket token bucket for `message`.
 //! - [`names`]: display names, requested or random.
 //! - [`clip`]: the `Clip` every client sees.
@@ -23,6 +27,7 @@
 //! - [`metrics`]: the Prometheus metrics.
 //! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
+pub mod admin;
 pub mod chat;
 pub mod clip;
 pub mod config;
@@ -32,9 +37,11 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod identity;
 pub mod jpeg;
 pub mod live;
 pub mod metrics;
+pub mod moderation;
 pub mod names;
 pub mod presence;
 pub mod rate_limit;

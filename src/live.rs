@@ -26,6 +26,7 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 
 use crate::clip::{Author, now_ms};
+use crate::identity::UserId;
 use crate::jpeg;
 use crate::server::App;
 
@@ -42,10 +43,21 @@ pub const MAX_SIDE: usize = 640;
 /// shown a frozen picture of someone who has gone.
 const STALE_AFTER: Duration = Duration::from_secs(10);
 
+/// Someone in the live room, as the others are told (`participants`, `live:joined`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The connection's socket id: what `live:left` and `live:frame`'s `from` refer to.
+    pub id: String,
+    /// The user id of SPEC §10, the same for every tab of one browser.
+    pub user: UserId,
+    pub name: String,
+}
+
 /// What a viewer is told about a relayed frame, beside the JPEG itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct FrameMeta {
     pub from: String,
+    pub user: UserId,
     pub name: String,
     /// Milliseconds since the Unix epoch when the server relayed it.
     pub at: u64,
@@ -61,6 +73,7 @@ pub enum Dropped {
     TooLarge,
     NotJpeg,
     BadDimensions,
+    Banned,
 }
 
 impl Dropped {
@@ -71,6 +84,7 @@ impl Dropped {
             Self::TooLarge => "frame_too_large",
             Self::NotJpeg => "bad_frame",
             Self::BadDimensions => "bad_dimensions",
+            Self::Banned => "banned",
         }
     }
 
@@ -85,6 +99,7 @@ impl Dropped {
             Self::BadDimensions => {
                 format!("live frames may be at most {MAX_SIDE} pixels on a side")
             }
+            Self::Banned => "a moderator has blocked you; your frames are not shown".into(),
         }
     }
 
@@ -95,7 +110,7 @@ impl Dropped {
 }
 
 struct Participant {
-    author: Author,
+    member: Member,
     /// Relayed frames so far; the next one gets `seq + 1`.
     seq: u64,
     last_relayed: Option<Instant>,
@@ -113,7 +128,7 @@ pub struct Joined {
     /// False when the socket was already in the room (joining twice changes nothing).
     pub is_new: bool,
     /// Everyone else in the room.
-    pub others: Vec<Author>,
+    pub others: Vec<Member>,
     /// The latest frame of everyone else who is streaming.
     pub frames: Vec<(FrameMeta, Bytes)>,
 }
@@ -134,14 +149,14 @@ impl LiveRoom {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn join(&self, sid: Sid, author: Author, now: Instant) -> Joined {
+    pub fn join(&self, sid: Sid, member: Member, now: Instant) -> Joined {
         let mut participants = self.participants();
         let is_new = !participants.contains_key(&sid);
         if is_new {
             participants.insert(
                 sid,
                 Participant {
-                    author,
+                    member,
                     seq: 0,
                     last_relayed: None,
                     latest: None,
@@ -151,7 +166,7 @@ impl LiveRoom {
         let mut others = Vec::new();
         let mut frames = Vec::new();
         for (_, participant) in participants.iter_mut().filter(|(other, _)| **other != sid) {
-            others.push(participant.author.clone());
+            others.push(participant.member.clone());
             if participant
                 .latest
                 .as_ref()
@@ -202,8 +217,9 @@ impl LiveRoom {
         participant.seq += 1;
         participant.last_relayed = Some(now);
         let meta = FrameMeta {
-            from: participant.author.id.clone(),
-            name: participant.author.name.clone(),
+            from: participant.member.id.clone(),
+            user: participant.member.user.clone(),
+            name: participant.member.name.clone(),
             at: now_ms(),
             seq: participant.seq,
         };
@@ -236,8 +252,16 @@ pub fn register(socket: &SocketRef) {
 }
 
 async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
-    let Some(me) = socket.extensions.get::<Author>() else {
+    let (Some(author), Some(user)) = (
+        socket.extensions.get::<Author>(),
+        socket.extensions.get::<UserId>(),
+    ) else {
         return;
+    };
+    let me = Member {
+        id: socket.id.to_string(),
+        user,
+        name: author.name,
     };
     // Into the broadcast room first: whoever joins the live room after us then announces
     // itself to us, and whoever joined before is in our reply. The other order leaves a gap
@@ -264,7 +288,14 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
 }
 
 async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): TryData<Bytes>) {
+    let banned = socket
+        .extensions
+        .get::<UserId>()
+        .is_some_and(|user| app.bans.of(&user, now_ms()).is_some());
     let accepted = frame.map_err(|_| Dropped::NotJpeg).and_then(|frame| {
+        if banned {
+            return Err(Dropped::Banned);
+        }
         let meta = app.live.accept_frame(socket.id, &frame, Instant::now())?;
         Ok((meta, frame))
     });
@@ -320,9 +351,10 @@ mod tests {
 
     const FRAME: &[u8] = include_bytes!("../tests/fixtures/clip-synth/f-1.jpg");
 
-    fn author(name: &str) -> Author {
-        Author {
+    fn author(name: &str) -> Member {
+        Member {
             id: name.into(),
+            user: UserId::parse(&"u".repeat(20)).unwrap(),
             name: name.into(),
         }
     }

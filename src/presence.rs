@@ -1,10 +1,11 @@
-//! How many sockets are connected, and the coalesced `presence` broadcast (SPEC §2).
+//! Who is connected, and the coalesced `presence` broadcast (SPEC §2).
 //!
-//! Connects and disconnects only bump a counter and wake the broadcaster; the broadcaster
-//! sends at most one `presence` a second, with the count as it is then. A thousand clients
+//! Connects and disconnects only update the tally and wake the broadcaster; the broadcaster
+//! sends at most one `presence` a second, with the tally as it is then. A thousand clients
 //! connecting cost about one event each, not a million.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,19 +14,64 @@ use socketioxide::SocketIo;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::identity::UserId;
+
 /// The shortest gap between two `presence` broadcasts.
 const COALESCE: Duration = Duration::from_secs(1);
+/// The most people one `presence` lists: the most recently arrived.
+pub const MAX_PEOPLE: usize = 50;
 
-/// The `presence` and `welcome` payload field.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// The `presence` payload, also part of `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Online {
+    /// Connections, however many per person.
     pub online: i64,
+    pub people: Vec<Person>,
+}
+
+/// One entry of `people`: one per user, however many tabs it has open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub id: UserId,
+    pub name: String,
+}
+
+struct Here {
+    name: String,
+    /// Connections this user has open.
+    tabs: usize,
+    /// Its place in `Tally::arrivals`.
+    arrival: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    here: HashMap<UserId, Here>,
+    /// Arrival order → user, so the most recent arrivals are the last entries.
+    arrivals: BTreeMap<u64, UserId>,
+    next_arrival: u64,
+}
+
+impl Tally {
+    fn people(&self) -> Vec<Person> {
+        self.arrivals
+            .values()
+            .rev()
+            .take(MAX_PEOPLE)
+            .map(|id| Person {
+                id: id.clone(),
+                name: self.here[id].name.clone(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone)]
 pub struct Presence {
     /// The `connections` metric doubles as the count, so the two can never disagree.
     connections: Gauge,
+    /// A std mutex: every critical section is a few map operations and never awaits.
+    tally: Arc<Mutex<Tally>>,
     /// Set by every change, taken by the broadcaster; a change while it sleeps is kept.
     changed: Arc<Notify>,
 }
@@ -34,29 +80,68 @@ impl Presence {
     pub fn new(connections: Gauge) -> Self {
         Self {
             connections,
+            tally: Arc::default(),
             changed: Arc::new(Notify::new()),
         }
     }
 
-    /// Counts a new socket; returns the count including it.
-    pub fn connected(&self) -> Online {
-        let online = self.connections.inc() + 1;
-        self.changed.notify_one();
-        Online { online }
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        // Losing the tally to a panic elsewhere would be worse than using it as it is.
+        self.tally
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn disconnected(&self) {
+    /// Counts a new connection of `user` (arriving again, with `name`, if it already had
+    /// one); returns who is here now, it included.
+    pub fn connected(&self, user: &UserId, name: &str) -> Online {
+        let mut tally = self.tally();
+        tally.next_arrival += 1;
+        let arrival = tally.next_arrival;
+        let earlier = tally.here.get(user).map(|here| here.arrival);
+        if let Some(earlier) = earlier {
+            tally.arrivals.remove(&earlier);
+        }
+        tally.arrivals.insert(arrival, user.clone());
+        let here = tally.here.entry(user.clone()).or_insert(Here {
+            name: String::new(),
+            tabs: 0,
+            arrival,
+        });
+        here.name = name.to_owned();
+        here.tabs += 1;
+        here.arrival = arrival;
+        let online = self.connections.inc() + 1;
+        let people = tally.people();
+        drop(tally);
+        self.changed.notify_one();
+        Online { online, people }
+    }
+
+    pub fn disconnected(&self, user: &UserId) {
+        let mut tally = self.tally();
+        if let Some(here) = tally.here.get_mut(user) {
+            here.tabs -= 1;
+            if here.tabs == 0 {
+                let arrival = here.arrival;
+                tally.here.remove(user);
+                tally.arrivals.remove(&arrival);
+            }
+        }
         self.connections.dec();
+        drop(tally);
         self.changed.notify_one();
     }
 
     pub fn online(&self) -> Online {
+        let tally = self.tally();
         Online {
             online: self.connections.get(),
+            people: tally.people(),
         }
     }
 
-    /// Broadcasts `presence` when the count has changed, at most once per `COALESCE`,
+    /// Broadcasts `presence` when who is here has changed, at most once per `COALESCE`,
     /// until `shutdown` is cancelled.
     pub async fn broadcast(self, io: SocketIo, shutdown: CancellationToken) {
         let mut last_sent = None;
@@ -66,16 +151,89 @@ impl Presence {
                 _ = self.changed.notified() => {}
             }
             let now = self.online();
-            if last_sent != Some(now.online) {
+            if last_sent.as_ref() != Some(&now) {
                 if let Err(error) = io.emit("presence", &now).await {
                     tracing::warn!(%error, "broadcasting presence failed");
                 }
-                last_sent = Some(now.online);
+                last_sent = Some(now);
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(COALESCE) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(online: &Online) -> Vec<&str> {
+        online
+            .people
+            .iter()
+            .map(|person| person.id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn people_lists_each_user_once_newest_first_and_counts_every_tab() {
+        let presence = Presence::new(Gauge::default());
+        let (amber, basil) = (
+            UserId::parse("aaaaaaaaaaaaaaaaaaaa").unwrap(),
+            UserId::parse("bbbbbbbbbbbbbbbbbbbb").unwrap(),
+        );
+        presence.connected(&amber, "amber");
+        let both = presence.connected(&basil, "basil");
+        assert_eq!(ids(&both), [basil.as_str(), amber.as_str()]);
+        let second_tab = presence.connected(&amber, "amber");
+        assert_eq!(second_tab.online, 3);
+        assert_eq!(
+            ids(&second_tab),
+            [amber.as_str(), basil.as_str()],
+            "amber arrived again"
+        );
+
+        presence.disconnected(&amber);
+        assert_eq!(
+            ids(&presence.online()),
+            [amber.as_str(), basil.as_str()],
+            "one tab is left"
+        );
+        presence.disconnected(&amber);
+        let left = presence.online();
+        assert_eq!(left.online, 1);
+        assert_eq!(ids(&left), [basil.as_str()]);
+    }
+
+    #[test]
+    fn people_keeps_the_most_recent_fifty() {
+        let presence = Presence::new(Gauge::default());
+        let alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+        let users: Vec<UserId> = (0..MAX_PEOPLE + 5)
+            .map(|n| {
+                let letter = |k: usize| alphabet.as_bytes()[k % 32] as char;
+                let text: String = std::iter::repeat_n(letter(n / 32), 10)
+                    .chain(std::iter::repeat_n(letter(n), 10))
+                    .collect();
+                UserId::parse(&text).unwrap()
+            })
+            .collect();
+        for user in &users {
+            presence.connected(user, "someone");
+        }
+        let online = presence.online();
+        assert_eq!(online.online, (MAX_PEOPLE + 5) as i64);
+        assert_eq!(online.people.len(), MAX_PEOPLE);
+        assert_eq!(
+            online.people[0].id,
+            users[MAX_PEOPLE + 4],
+            "the newest first"
+        );
+        assert!(
+            !online.people.iter().any(|person| person.id == users[0]),
+            "the oldest dropped"
+        );
     }
 }

@@ -11,10 +11,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::clip::now_ms;
 use crate::config::Config;
 use crate::encode_queue::EncodeQueue;
+use crate::identity::Identities;
 use crate::live::LiveRoom;
 use crate::metrics::Metrics;
+use crate::moderation::Bans;
 use crate::presence::Presence;
 use crate::request::MAX_MESSAGE_BYTES;
 use crate::store::Store;
@@ -49,18 +52,26 @@ pub struct App {
     pub metrics: Metrics,
     pub presence: Presence,
     pub live: LiveRoom,
+    pub identities: Identities,
+    pub bans: Bans,
 }
 
 impl App {
-    pub fn new(config: Config, store: Store, metrics: Metrics) -> Self {
-        Self {
+    /// The state for `config`, with the id secret and the bans in force read from the data
+    /// dir and `store`.
+    pub fn new(config: Config, store: Store, metrics: Metrics) -> anyhow::Result<Self> {
+        let identities = Identities::load(config.id_secret.as_ref(), &config.data_dir)?;
+        let bans = Bans::new(store.bans()?, now_ms());
+        Ok(Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
             presence: Presence::new(metrics.connections.clone()),
             config: Arc::new(config),
             store,
             metrics,
             live: LiveRoom::default(),
-        }
+            identities,
+            bans,
+        })
     }
 }
 
@@ -82,7 +93,11 @@ pub fn router(app: App) -> (Router, SocketIo) {
     // transport message is refused with 413 before anyone reads it. Headers are bounded by
     // hyper's defaults, which `axum::serve` keeps: at most 100 headers in at most ~400 KiB,
     // else 431. No CORS layer: see the README.
-    let router = crate::http::routes()
+    let mut routes = crate::http::routes();
+    if let Some(token) = &app.config.admin_token {
+        routes = routes.merge(crate::admin::routes(token, io.clone()));
+    }
+    let router = routes
         .with_state(app)
         .layer(layer)
         .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT));
@@ -100,7 +115,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let store = Store::open(&config.data_dir, metrics.commits.clone())?;
-    let app = App::new(config, store.clone(), metrics);
+    let app = App::new(config, store.clone(), metrics)?;
     let (router, io) = router(app.clone());
 
     let stopping = CancellationToken::new();

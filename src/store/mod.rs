@@ -5,7 +5,9 @@
 //! - sled tree `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds
 //!   what is due with one range scan instead of reading every clip;
 //! - `gifs/<key>.gif`: the GIF bytes (what `/clips/{key}.gif` serves; see [`gif_files`]
-//!   for why they are not in sled).
+//!   for why they are not in sled);
+//! - sled tree `reports`: clip key ‖ user id → nothing, one per user per clip (SPEC §10);
+//! - sled tree `bans`: user id → the [`Ban`] as JSON.
 //!
 //! A clip's two records are written in one transaction, after its GIF file is on disk, so
 //! a stored clip always has its GIF. Keys are UUIDv7, so key order is creation order and
@@ -26,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::clip::Clip;
+use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
+use crate::moderation::Ban;
 use gif_files::GifFiles;
 pub use writer::CommitError;
 use writer::{Applied, Change, Writer};
@@ -61,7 +65,17 @@ struct Parts {
     db: sled::Db,
     clips: sled::Tree,
     expiry: sled::Tree,
+    reports: sled::Tree,
+    bans: sled::Tree,
     gifs: GifFiles,
+}
+
+/// A clip that readers reported, with how many did (SPEC §10 `GET /admin/reports`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reported {
+    pub key: Uuid,
+    pub reports: usize,
+    pub clip: Clip,
 }
 
 /// A handle to the clip store; cheap to clone, every clone is the same store.
@@ -90,6 +104,8 @@ impl Store {
         let parts = Parts {
             clips: db.open_tree("clips")?,
             expiry: db.open_tree("expiry")?,
+            reports: db.open_tree("reports")?,
+            bans: db.open_tree("bans")?,
             gifs: GifFiles::open(path)?,
             db,
         };
@@ -156,11 +172,78 @@ impl Store {
                         return Ok(removed);
                     }
                 }
-                Applied::Inserted { .. } | Applied::Closed => {
-                    unreachable!("a purge answers Purged")
-                }
+                other => unreachable!("a purge answers Purged, not {other:?}"),
             }
         }
+    }
+
+    /// Removes these clips, expired or not; returns the keys that were stored.
+    pub async fn remove(&self, keys: Vec<Uuid>) -> Result<Vec<Uuid>, StoreError> {
+        match self.writer.commit(Change::Remove { keys }).await? {
+            Applied::Removed { existed } => Ok(existed),
+            other => unreachable!("a removal answers Removed, not {other:?}"),
+        }
+    }
+
+    /// The unexpired clips whose author is `user`, oldest first.
+    pub async fn clips_by(&self, user: UserId, now_ms: u64) -> Result<Vec<Uuid>, StoreError> {
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            for entry in parts.clips.iter().values() {
+                let clip: Clip = serde_json::from_slice(&entry?)?;
+                if clip.author.id == user.as_str() && !clip.is_expired(now_ms) {
+                    keys.push(clip.key);
+                }
+            }
+            Ok(keys)
+        })
+        .await?
+    }
+
+    /// Records that `user` reported the clip `key`; a repeat counts once. False when there
+    /// is no such unexpired clip.
+    pub async fn report(&self, key: Uuid, user: UserId, now_ms: u64) -> Result<bool, StoreError> {
+        match self
+            .writer
+            .commit(Change::Report { key, user, now_ms })
+            .await?
+        {
+            Applied::Reported { known } => Ok(known),
+            other => unreachable!("a report answers Reported, not {other:?}"),
+        }
+    }
+
+    /// The unexpired clips that were reported, most reported first (then newest first).
+    pub async fn reports(&self, now_ms: u64) -> Result<Vec<Reported>, StoreError> {
+        let parts = self.parts.clone();
+        tokio::task::spawn_blocking(move || parts.reports(now_ms)).await?
+    }
+
+    /// Keeps `ban`, replacing any earlier ban of the same user.
+    pub async fn save_ban(&self, ban: &Ban) -> Result<(), StoreError> {
+        let record = serde_json::to_vec(ban)?.into();
+        let user = ban.user.clone();
+        self.writer.commit(Change::SaveBan { user, record }).await?;
+        Ok(())
+    }
+
+    /// Forgets the ban of `user`; false when there was none.
+    pub async fn remove_ban(&self, user: UserId) -> Result<bool, StoreError> {
+        match self.writer.commit(Change::RemoveBan { user }).await? {
+            Applied::BanRemoved { existed } => Ok(existed),
+            other => unreachable!("a ban removal answers BanRemoved, not {other:?}"),
+        }
+    }
+
+    /// Every ban kept, those whose time is up included: read once at start.
+    pub fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        self.parts
+            .bans
+            .iter()
+            .values()
+            .map(|record| Ok(serde_json::from_slice(&record?)?))
+            .collect()
     }
 
     /// Clips stored, expired-but-not-yet-swept ones included.
@@ -232,6 +315,32 @@ impl Parts {
         Ok(Some((clip, gif)))
     }
 
+    fn reports(&self, now_ms: u64) -> Result<Vec<Reported>, StoreError> {
+        let mut counts: Vec<(Uuid, usize)> = Vec::new();
+        for report in self.reports.iter().keys() {
+            let report = report?;
+            let Some(key) = report.get(..16).and_then(|key| Uuid::from_slice(key).ok()) else {
+                continue;
+            };
+            match counts.last_mut() {
+                Some((last, count)) if *last == key => *count += 1,
+                _ => counts.push((key, 1)),
+            }
+        }
+        let mut reported = Vec::with_capacity(counts.len());
+        for (key, reports) in counts {
+            let Some(record) = self.clips.get(key.as_bytes())? else {
+                continue;
+            };
+            let clip: Clip = serde_json::from_slice(&record)?;
+            if !clip.is_expired(now_ms) {
+                reported.push(Reported { key, reports, clip });
+            }
+        }
+        reported.sort_by(|a, b| b.reports.cmp(&a.reports).then(b.key.cmp(&a.key)));
+        Ok(reported)
+    }
+
     /// Moves the GIFs of a store made before they lived in files out of sled, each one on
     /// disk before the tree that held them is dropped; returns how many.
     fn move_legacy_gifs(&self) -> Result<usize, StoreError> {
@@ -270,6 +379,13 @@ impl Parts {
         self.db.flush()?;
         Ok(moved)
     }
+}
+
+/// Clip key first, so one clip's reports are one prefix of the `reports` tree.
+fn report_key(key: Uuid, user: &UserId) -> Vec<u8> {
+    let mut report = key.as_bytes().to_vec();
+    report.extend_from_slice(user.as_str().as_bytes());
+    report
 }
 
 /// Big-endian expiry first, so byte order in the `expiry` tree is expiry order.

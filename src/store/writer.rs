@@ -27,7 +27,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Parts, StoreError, expiry_key};
+use super::{Parts, StoreError, expiry_key, report_key};
+use crate::clip::Clip;
+use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 
 /// Jobs one batch takes at most, so one batch's answers are not held back behind an
@@ -46,14 +48,33 @@ pub(super) enum Change {
         due: [u8; 24],
     },
     /// Remove up to [`PURGE_BATCH`] clips due at or before `now_ms`.
-    PurgeExpired { now_ms: u64 },
+    PurgeExpired {
+        now_ms: u64,
+    },
+    /// Remove these clips, expired or not (a moderator's decision).
+    Remove {
+        keys: Vec<Uuid>,
+    },
+    /// `user` flags the clip `key`, if it is stored and unexpired at `now_ms`.
+    Report {
+        key: Uuid,
+        user: UserId,
+        now_ms: u64,
+    },
+    SaveBan {
+        user: UserId,
+        record: IVec,
+    },
+    RemoveBan {
+        user: UserId,
+    },
     /// Nothing to change: answered once everything sent before it is on disk, after which
     /// the writer stops and every later change is answered [`StoreError::Closed`].
     Close,
 }
 
 /// What a change did, once it is on disk.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Applied {
     /// `new` is false when a clip with this key was already stored.
     Inserted {
@@ -62,6 +83,18 @@ pub(super) enum Applied {
     Purged {
         removed: usize,
         more: bool,
+    },
+    /// The keys that were stored, of those asked to be removed.
+    Removed {
+        existed: Vec<Uuid>,
+    },
+    /// `known` is false when there was no such unexpired clip to report.
+    Reported {
+        known: bool,
+    },
+    BanSaved,
+    BanRemoved {
+        existed: bool,
     },
     Closed,
 }
@@ -129,11 +162,13 @@ fn run(
         let changes: Vec<&Change> = batch.iter().map(|job| &job.change).collect();
         let answers = commit(parts, &changes, count, metrics);
         let closing = changes.iter().any(|change| matches!(change, Change::Close));
-        for (index, job) in batch.drain(..).enumerate() {
-            let answer = match &answers {
-                Ok(applied) => Ok(applied[index]),
-                Err(error) => Err(StoreError::Commit(error.clone())),
-            };
+        let answers: Vec<Result<Applied, StoreError>> = match answers {
+            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            Err(error) => (0..batch.len())
+                .map(|_| Err(StoreError::Commit(error.clone())))
+                .collect(),
+        };
+        for (job, answer) in batch.drain(..).zip(answers) {
             // The waiter may have gone (its socket's task was dropped): nothing to tell.
             let _ = job.done.send(answer);
         }
@@ -165,50 +200,70 @@ fn commit(
         return Err(CommitError::GifFiles(Arc::new(error)));
     }
 
-    // A range scan cannot run inside a transaction; the writer is the only one changing
-    // the trees, so what it finds here is still there in the transaction below.
-    let due: Vec<Vec<IVec>> = changes
+    // Range scans and reads cannot run inside a transaction; the writer is the only one
+    // changing the trees, so what they find here is still there in the transaction below.
+    let plans: Vec<Plan> = changes
         .iter()
-        .map(|change| match change {
-            Change::PurgeExpired { now_ms } => parts
-                .expiry
-                .range(..=expiry_key(*now_ms, Uuid::max()).as_slice())
-                .keys()
-                .take(PURGE_BATCH)
-                .collect::<Result<_, _>>(),
-            Change::Insert { .. } | Change::Close => Ok(Vec::new()),
-        })
+        .map(|change| plan(parts, change))
         .collect::<Result<_, _>>()?;
 
-    let applied = (&parts.clips, &parts.expiry)
-        .transaction(|(clips, expiry)| {
+    let applied = (&parts.clips, &parts.expiry, &parts.reports, &parts.bans)
+        .transaction(|(clips, expiry, reports, bans)| {
             let mut applied = Vec::with_capacity(changes.len());
-            for (change, due) in changes.iter().zip(&due) {
-                applied.push(match change {
-                    Change::Insert {
-                        key,
-                        description,
-                        due,
-                        ..
-                    } => {
+            for (change, plan) in changes.iter().zip(&plans) {
+                applied.push(match (change, plan) {
+                    (
+                        Change::Insert {
+                            key,
+                            description,
+                            due,
+                            ..
+                        },
+                        _,
+                    ) => {
                         let existed = clips.insert(key.as_bytes(), description.clone())?.is_some();
                         expiry.insert(due, &[])?;
                         Applied::Inserted { new: !existed }
                     }
-                    Change::PurgeExpired { .. } => {
-                        let mut removed = 0;
-                        for due_key in due {
-                            if clips.remove(&due_key[8..])?.is_some() {
-                                removed += 1;
+                    (Change::PurgeExpired { .. } | Change::Remove { .. }, Plan::Remove(doomed)) => {
+                        let mut existed = Vec::with_capacity(doomed.clips.len());
+                        for (key, due) in &doomed.clips {
+                            if clips.remove(key.as_bytes())?.is_some() {
+                                existed.push(*key);
                             }
-                            expiry.remove(due_key)?;
+                            expiry.remove(&due[..])?;
                         }
-                        Applied::Purged {
-                            removed,
-                            more: due.len() == PURGE_BATCH,
+                        for report in &doomed.reports {
+                            reports.remove(report)?;
+                        }
+                        match change {
+                            Change::PurgeExpired { .. } => Applied::Purged {
+                                removed: existed.len(),
+                                more: doomed.clips.len() == PURGE_BATCH,
+                            },
+                            _ => Applied::Removed { existed },
                         }
                     }
-                    Change::Close => Applied::Closed,
+                    (Change::Report { key, user, .. }, Plan::Report { known }) => {
+                        if *known {
+                            reports.insert(report_key(*key, user), &[])?;
+                        }
+                        Applied::Reported { known: *known }
+                    }
+                    (Change::SaveBan { user, record }, _) => {
+                        bans.insert(user.as_str(), record.clone())?;
+                        Applied::BanSaved
+                    }
+                    (Change::RemoveBan { user }, _) => Applied::BanRemoved {
+                        existed: bans.remove(user.as_str())?.is_some(),
+                    },
+                    (Change::Close, _) => Applied::Closed,
+                    (
+                        Change::PurgeExpired { .. } | Change::Remove { .. } | Change::Report { .. },
+                        _,
+                    ) => {
+                        unreachable!("plan() gives every removal and report its plan")
+                    }
                 });
             }
             Ok::<_, ConflictableTransactionError<Infallible>>(applied)
@@ -222,6 +277,7 @@ fn commit(
         .iter()
         .map(|applied| match applied {
             Applied::Purged { removed, .. } => *removed,
+            Applied::Removed { existed } => existed.len(),
             _ => 0,
         })
         .sum();
@@ -248,11 +304,89 @@ fn commit(
 
     // Only once their records are gone for good: a crash before this leaves orphans,
     // which the next start removes.
-    let swept = due.iter().flatten().filter_map(|due_key| key_of(due_key));
-    if let Err(error) = parts.gifs.remove(swept) {
-        tracing::warn!(%error, "removing the GIF files of expired clips failed");
+    let removed_gifs = plans.iter().flat_map(|plan| match plan {
+        Plan::Remove(doomed) => doomed.clips.iter().map(|(key, _)| *key).collect(),
+        _ => Vec::new(),
+    });
+    if let Err(error) = parts.gifs.remove(removed_gifs) {
+        tracing::warn!(%error, "removing the GIF files of removed clips failed");
     }
     Ok(applied)
+}
+
+/// What a change will do, found out before its transaction.
+enum Plan {
+    /// Nothing to look up first.
+    Direct,
+    Remove(Doomed),
+    Report {
+        known: bool,
+    },
+}
+
+/// Clips to remove: each key with its `expiry` key, and every report about them.
+struct Doomed {
+    clips: Vec<(Uuid, [u8; 24])>,
+    reports: Vec<IVec>,
+}
+
+fn plan(parts: &Parts, change: &Change) -> Result<Plan, CommitError> {
+    Ok(match change {
+        Change::PurgeExpired { now_ms } => {
+            let keys = parts
+                .expiry
+                .range(..=expiry_key(*now_ms, Uuid::max()).as_slice())
+                .keys()
+                .take(PURGE_BATCH)
+                .map(|due| {
+                    let due = due?;
+                    let key =
+                        key_of(&due).ok_or_else(|| corrupt("an expiry key of the wrong length"))?;
+                    let mut exact = [0; 24];
+                    exact.copy_from_slice(&due);
+                    Ok((key, exact))
+                })
+                .collect::<Result<Vec<_>, CommitError>>()?;
+            Plan::Remove(doomed(parts, keys)?)
+        }
+        Change::Remove { keys } => {
+            let mut stored = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(record) = parts.clips.get(key.as_bytes())? {
+                    let clip: Clip = serde_json::from_slice(&record)
+                        .map_err(|_| corrupt("a clip record that is not JSON"))?;
+                    stored.push((*key, expiry_key(clip.expires_at, *key)));
+                }
+            }
+            Plan::Remove(doomed(parts, stored)?)
+        }
+        Change::Report { key, now_ms, .. } => {
+            let known = match parts.clips.get(key.as_bytes())? {
+                Some(record) => serde_json::from_slice::<Clip>(&record)
+                    .is_ok_and(|clip| !clip.is_expired(*now_ms)),
+                None => false,
+            };
+            Plan::Report { known }
+        }
+        Change::Insert { .. }
+        | Change::SaveBan { .. }
+        | Change::RemoveBan { .. }
+        | Change::Close => Plan::Direct,
+    })
+}
+
+fn doomed(parts: &Parts, clips: Vec<(Uuid, [u8; 24])>) -> Result<Doomed, CommitError> {
+    let mut reports = Vec::new();
+    for (key, _) in &clips {
+        for report in parts.reports.scan_prefix(key.as_bytes()).keys() {
+            reports.push(report?);
+        }
+    }
+    Ok(Doomed { clips, reports })
+}
+
+fn corrupt(what: &str) -> CommitError {
+    CommitError::Sled(sled::Error::Unsupported(format!("the store holds {what}")))
 }
 
 /// Removes the clips that `changes` added (not those that were there before).

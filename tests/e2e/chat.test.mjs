@@ -217,7 +217,8 @@ e2e('without auth.name a random two-word name is given; a sent name is sanitised
 
   // The Clip's author is the sanitised name.
   const clip = await sendGoodClip(anonymous.socket, { message: 'hi', frames: [FRAMES[0]] });
-  assert.deepEqual(clip.author, anonymous.welcome.you);
+  const { id, name } = anonymous.welcome.you;
+  assert.deepEqual(clip.author, { id, name });
 });
 
 e2e('presence: the others are told the new count when someone connects or leaves', async (t, h) => {

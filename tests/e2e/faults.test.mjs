@@ -292,7 +292,7 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
   for (let s = 0; s < STREAMERS; s += 1) {
     const streamer = await h.client(server.url, { name: `streamer-${s}` });
     assert.equal((await streamer.socket.timeout(WAIT_MS).emitWithAck('live:join')).ok, true);
-    streamers.push({ client: streamer, id: streamer.welcome.you.id, frame: padJpeg(FRAMES[s % FRAMES.length], LIVE_FRAME_BYTES), sent: 0 });
+    streamers.push({ client: streamer, id: streamer.welcome.you.conn, frame: padJpeg(FRAMES[s % FRAMES.length], LIVE_FRAME_BYTES), sent: 0 });
   }
 
   // Every streamer sends a near-64 KiB frame about once a second until told to stop.

@@ -32,7 +32,7 @@ async function participant(t, url, name) {
     socket.once('welcome', resolve);
     socket.once('connect_error', reject);
   });
-  return { socket, seen, id: welcome.you.id, name: welcome.you.name };
+  return { socket, seen, id: welcome.you.conn, name: welcome.you.name };
 }
 
 async function join(client) {

@@ -1,0 +1,229 @@
+//! The moderation API (SPEC §10), under `/admin/`, for whoever runs the server.
+//!
+//! Mounted only when `--admin-token` is set, so without it every `/admin/` path is simply
+//! unknown (404). Every request must carry `Authorization: Bearer <token>`, compared in
+//! constant time, or it gets 401 before any handler runs. Bodies are parsed into types at
+//! the edge; what does not parse is 400 with a sentence saying why. Every action is logged
+//! at `info`, without the token.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use socketioxide::SocketIo;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::clip::now_ms;
+use crate::config::Secret;
+use crate::http::canonical_key;
+use crate::identity::UserId;
+use crate::moderation::Ban;
+use crate::server::App;
+use crate::store::StoreError;
+
+/// The longest ban: a year.
+const MAX_BAN_MINUTES: u64 = 525_600;
+/// The longest reason a moderator may give, in characters.
+const MAX_REASON_CHARS: usize = 500;
+
+pub fn routes(token: &Secret, io: SocketIo) -> Router<App> {
+    let token = BearerToken::new(token);
+    Router::new()
+        .route("/admin/clips/{key}", delete(delete_clip))
+        .route("/admin/bans", get(list_bans).post(add_ban))
+        .route("/admin/bans/{user}", delete(lift_ban))
+        .route("/admin/reports", get(list_reports))
+        // Inside the token check: an unknown admin path is 404 only to whoever may know.
+        .route("/admin/{*rest}", axum::routing::any(unknown))
+        .layer(Extension(io))
+        .layer(middleware::from_fn_with_state(token, require_token))
+}
+
+/// The admin token, kept as its SHA-256 so that comparing takes the same time whatever
+/// the length or content of the guess.
+#[derive(Clone)]
+struct BearerToken([u8; 32]);
+
+impl BearerToken {
+    fn new(token: &Secret) -> Self {
+        Self(Sha256::digest(token.expose().as_bytes()).into())
+    }
+
+    fn matches(&self, offered: &str) -> bool {
+        let offered: [u8; 32] = Sha256::digest(offered.as_bytes()).into();
+        self.0.ct_eq(&offered).into()
+    }
+}
+
+async fn require_token(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
+    let offered = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match offered {
+        Some(offered) if token.matches(offered) => next.run(request).await,
+        _ => AdminError::Unauthorized.into_response(),
+    }
+}
+
+/// What a moderator is told when a request fails.
+enum AdminError {
+    Unauthorized,
+    NotFound(&'static str),
+    BadRequest(String),
+    Internal(StoreError),
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "send the admin token as `Authorization: Bearer <token>`".to_owned(),
+            ),
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, format!("no such {what}")),
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            Self::Internal(error) => {
+                tracing::error!(%error, "a moderation request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "something went wrong on the server; see its log".to_owned(),
+                )
+            }
+        };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error)
+    }
+}
+
+async fn unknown() -> AdminError {
+    AdminError::NotFound("admin route")
+}
+
+/// `DELETE /admin/clips/{key}`: the clip is gone everywhere, and every page is told.
+async fn delete_clip(
+    State(app): State<App>,
+    Extension(io): Extension<SocketIo>,
+    Path(key): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    let key = canonical_key(&key).ok_or(AdminError::NotFound("clip"))?;
+    let removed = app.store.remove(vec![key]).await?;
+    if removed.is_empty() {
+        return Err(AdminError::NotFound("clip"));
+    }
+    tracing::info!(action = "delete_clip", %key, "moderation");
+    announce_removed(&io, &removed).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `POST /admin/bans`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BanRequest {
+    user: String,
+    minutes: u64,
+    reason: Option<String>,
+    #[serde(default)]
+    purge: bool,
+}
+
+/// `POST /admin/bans`: keeps the user out until then; `purge` also removes their clips.
+async fn add_ban(
+    State(app): State<App>,
+    Extension(io): Extension<SocketIo>,
+    body: Result<Json<BanRequest>, JsonRejection>,
+) -> Result<Response, AdminError> {
+    let Json(request) = body.map_err(|rejection| AdminError::BadRequest(rejection.body_text()))?;
+    let user = UserId::parse(&request.user).ok_or_else(|| {
+        AdminError::BadRequest("`user` must be a user id: 20 lower-case base32 characters".into())
+    })?;
+    if !(1..=MAX_BAN_MINUTES).contains(&request.minutes) {
+        return Err(AdminError::BadRequest(format!(
+            "`minutes` must be between 1 and {MAX_BAN_MINUTES}"
+        )));
+    }
+    let reason = request.reason.filter(|reason| !reason.trim().is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|reason| reason.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(AdminError::BadRequest(format!(
+            "`reason` may be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+
+    let now = now_ms();
+    let ban = Ban {
+        user: user.clone(),
+        until: now.saturating_add(request.minutes * 60_000),
+        reason,
+    };
+    app.store.save_ban(&ban).await?;
+    app.bans.put(ban.clone());
+    let purged = if request.purge {
+        let keys = app.store.clips_by(user.clone(), now).await?;
+        let removed = app.store.remove(keys).await?;
+        announce_removed(&io, &removed).await;
+        removed.len()
+    } else {
+        0
+    };
+    tracing::info!(action = "ban", %user, until = %crate::error::until_text(ban.until), purged, "moderation");
+    let body =
+        json!({ "user": ban.user, "until": ban.until, "reason": ban.reason, "purged": purged });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /admin/bans`: the bans in force, the one that ends first first.
+async fn list_bans(State(app): State<App>) -> Json<Vec<Ban>> {
+    Json(app.bans.in_force(now_ms()))
+}
+
+/// `DELETE /admin/bans/{user}`.
+async fn lift_ban(
+    State(app): State<App>,
+    Path(user): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    let user = UserId::parse(&user).ok_or(AdminError::NotFound("ban"))?;
+    let existed = app.store.remove_ban(user.clone()).await?;
+    app.bans.lift(&user);
+    if !existed {
+        return Err(AdminError::NotFound("ban"));
+    }
+    tracing::info!(action = "lift_ban", %user, "moderation");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/reports`: `[{ key, reports, clip }]`, most reported first.
+async fn list_reports(State(app): State<App>) -> Result<Response, AdminError> {
+    Ok(Json(app.store.reports(now_ms()).await?).into_response())
+}
+
+/// Tells every page to drop these clips.
+async fn announce_removed(io: &SocketIo, keys: &[Uuid]) {
+    for key in keys {
+        if let Err(error) = io.emit("message:removed", &json!({ "key": key })).await {
+            tracing::warn!(%error, %key, "announcing a removed clip failed");
+        }
+    }
+}

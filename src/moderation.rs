@@ -1,0 +1,124 @@
+//! Keeping people and words out (SPEC §10): bans and the profanity filter.
+//!
+//! Bans are checked on every clip and every live frame, so they are held in memory; every
+//! change goes through the store first, so they outlive a restart. The moderation API
+//! ([`crate::admin`]) is the only writer. A cluster (SPEC §8) will add one seam here: a
+//! change made on one node published to the others, which then update their copy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustrict::CensorStr;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::UserId;
+
+/// A user kept from sending clips, live frames and calls until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    pub user: UserId,
+    /// Milliseconds since the Unix epoch.
+    pub until: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The bans in force, in memory; cheap to clone, every clone is the same set.
+#[derive(Clone, Default)]
+pub struct Bans {
+    /// A std lock: read on every clip and frame, written only by a moderator, never held
+    /// across an await.
+    by_user: Arc<RwLock<HashMap<UserId, Ban>>>,
+}
+
+impl Bans {
+    /// The bans read from the store at start; those whose time is up are left out.
+    pub fn new(kept: Vec<Ban>, now_ms: u64) -> Self {
+        let by_user = kept
+            .into_iter()
+            .filter(|ban| ban.until > now_ms)
+            .map(|ban| (ban.user.clone(), ban))
+            .collect();
+        Self {
+            by_user: Arc::new(RwLock::new(by_user)),
+        }
+    }
+
+    /// The ban that keeps `user` out at `now_ms`, if any.
+    pub fn of(&self, user: &UserId, now_ms: u64) -> Option<Ban> {
+        let by_user = self.by_user.read().unwrap_or_else(PoisonError::into_inner);
+        by_user.get(user).filter(|ban| ban.until > now_ms).cloned()
+    }
+
+    /// Puts `ban` in force (after the store has kept it).
+    pub fn put(&self, ban: Ban) {
+        let mut by_user = self.by_user.write().unwrap_or_else(PoisonError::into_inner);
+        by_user.insert(ban.user.clone(), ban);
+    }
+
+    /// Lifts the ban of `user` (after the store has forgotten it).
+    pub fn lift(&self, user: &UserId) {
+        let mut by_user = self.by_user.write().unwrap_or_else(PoisonError::into_inner);
+        by_user.remove(user);
+    }
+
+    /// Every ban in force at `now_ms`, the one that ends first first.
+    pub fn in_force(&self, now_ms: u64) -> Vec<Ban> {
+        let by_user = self.by_user.read().unwrap_or_else(PoisonError::into_inner);
+        let mut bans: Vec<Ban> = by_user
+            .values()
+            .filter(|ban| ban.until > now_ms)
+            .cloned()
+            .collect();
+        bans.sort_by(|a, b| a.until.cmp(&b.until).then_with(|| a.user.cmp(&b.user)));
+        bans
+    }
+}
+
+/// Whether `text` holds words unfit for a general audience: profane, offensive, sexual or
+/// severely mean, by `rustrict`'s word lists and its handling of disguised spellings.
+pub fn is_profane(text: &str) -> bool {
+    text.is_inappropriate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(letter: char) -> UserId {
+        UserId::parse(&letter.to_string().repeat(20)).unwrap()
+    }
+
+    fn ban(letter: char, until: u64) -> Ban {
+        Ban {
+            user: user(letter),
+            until,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_ban_holds_until_its_time_and_can_be_lifted() {
+        let bans = Bans::new(vec![ban('a', 2_000), ban('b', 500)], 1_000);
+        assert_eq!(bans.of(&user('a'), 1_999).map(|ban| ban.until), Some(2_000));
+        assert!(bans.of(&user('a'), 2_000).is_none(), "over at its time");
+        assert!(
+            bans.of(&user('b'), 1_000).is_none(),
+            "an expired ban is not loaded"
+        );
+        bans.put(ban('c', 5_000));
+        assert_eq!(bans.in_force(1_000).len(), 2);
+        bans.lift(&user('c'));
+        assert!(bans.of(&user('c'), 1_000).is_none());
+    }
+
+    #[test]
+    fn profanity_is_found_and_ordinary_text_is_not() {
+        assert!(is_profane("what the fuck"));
+        assert!(is_profane("you are a sh1t"), "a disguised spelling");
+        assert!(!is_profane(
+            "hello from the kitchen, the scunthorpe office says hi"
+        ));
+        assert!(!is_profane(""));
+    }
+}
