@@ -478,9 +478,8 @@ function showError(text) {
   sendError.hidden = false;
 }
 
+/** A ban (`banned`) has no words here: the server's say until when. */
 function describeFailure(error) {
-  // A ban's message says until when; nothing here knows better.
-  if (error?.code === 'banned' && error.message) return `You can’t send clips for now: ${error.message}`;
   if (error?.code && ERRORS[error.code]) return ERRORS[error.code];
   if (error?.message) return `The clip was not sent: ${error.message}`;
   return 'The clip was not sent. Please try again.';

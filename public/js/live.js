@@ -226,9 +226,9 @@ socket.on('live:frame', showFrame);
 socket.on('live:left', ({ id }) => removeTile(id));
 socket.on('welcome', decorateAll);
 socket.on('live:error', (error) => {
-  // A ban's message says until when.
+  // A ban's own message may say until when.
   const words = error?.code === 'banned' && error.message
-    ? `A moderator has blocked you, so nobody sees your pictures: ${error.message}`
+    ? `${error.message[0].toUpperCase()}${error.message.slice(1)}.`
     : LIVE_ERRORS[error?.code] ?? error?.message ?? 'Something went wrong in the live room.';
   notice.textContent = words;
   notice.hidden = false;

@@ -71,12 +71,18 @@ class BrowserHarness {
     this.clients = [];
   }
 
-  /** Starts the server and the browser; returns the server's base URL. */
-  async start(serverOptions) {
+  /**
+   * Starts the server and the browser; returns the server's base URL. `cameras` is how
+   * many fake cameras the browser lists (one unless asked).
+   */
+  async start(serverOptions, { cameras = 1 } = {}) {
     this.server = await startServer(serverOptions);
+    const args = cameras === 1
+      ? CHROMIUM_ARGS
+      : CHROMIUM_ARGS.map((arg) => (arg === '--use-fake-device-for-media-stream' ? `${arg}=device-count=${cameras}` : arg));
     this.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: CHROMIUM_ARGS,
+      args,
     });
     return this.server.url;
   }
@@ -151,6 +157,51 @@ class BrowserHarness {
 /** Resolves once the page's socket is connected and greeted. */
 export async function connected(page) {
   await page.waitForFunction(() => window.loopchat?.socket?.connected && !document.getElementById('me').hidden);
+}
+
+/** The user id the server gave this page (the header's identicon is drawn from it). */
+export function userId(page) {
+  return page.locator('#my-identicon svg.identicon').getAttribute('data-user');
+}
+
+/** Waits until the chat page's camera is running and the text box takes input. */
+export async function readyToSend(page) {
+  await connected(page);
+  await page.locator('#text:enabled').waitFor();
+}
+
+/**
+ * Types `text` on the chat page, presses Enter, and waits for the page's own clip with
+ * that text; returns its key.
+ */
+export async function sendFromPage(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  const own = page.locator('#clips li.clip.mine', { has: page.locator('.clip-text', { hasText: text }) });
+  await own.waitFor();
+  await page.locator('#text:enabled').waitFor();
+  return own.getAttribute('data-key');
+}
+
+/** The chat page's item for clip `key`. */
+export function clipFor(page, key) {
+  return page.locator(`#clips li.clip[data-key="${key}"]`);
+}
+
+/** A request to the moderation API (SPEC §10) of the harness's server, with `token`. */
+export async function admin(url, token, method, path, body) {
+  const response = await fetch(new URL(path, url), {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json;
+  try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  return { status: response.status, text, json };
 }
 
 /** Saves a full-window screenshot to test-artifacts/<name>.png; returns its path. */
