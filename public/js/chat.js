@@ -270,6 +270,7 @@ document.addEventListener('visibilitychange', () => {
 
 function refreshAll() {
   for (const item of clipItems()) decorate(item);
+  for (const line of list.querySelectorAll('li.presence-line')) line.hidden = muted.has(line.dataset.user);
   tickAll();
 }
 

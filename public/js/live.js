@@ -77,7 +77,8 @@ function decorate(tile) {
   const mine = isMe(user);
   const mute = tile.item.querySelector('.tile-mute');
   mute.hidden = mine || !user;
-  mute.textContent = `Mute ${name ?? ''}`.trim();
+  // The name is right beside it; the label says it for screen readers.
+  mute.textContent = 'Mute';
   mute.setAttribute('aria-label', muteLabel('Mute', { id: user, name }));
   tile.item.hidden = !mine && muted.has(user);
 }

@@ -46,7 +46,20 @@ browserTest('screenshots of the chat page', async (t, b) => {
     await page.waitForFunction(() => document.getElementById('progress').value >= 4);
     await screenshot(page, `chat-${size}-recording`);
     await page.locator('#text:enabled').waitFor();
+
+    await page.click('#people-panel summary');
+    await page.locator('#people li.person').first().waitFor();
+    await assertNoHorizontalOverflow(page);
+    await screenshot(page, `chat-${size}-people`);
+    await page.click('#people-panel summary');
   }
+
+  // The last page mutes one writer: the muted list, with the Undo.
+  const reader = b.pages.at(-1);
+  await reader.locator('#clips li.clip:not(.mine) .clip-mute').first().click();
+  await reader.locator('#mute-undo:visible').waitFor();
+  await screenshot(reader, 'chat-phone-muted');
+  await reader.click('#mute-undo');
 
   const refused = await b.open('/', { name: 'no-camera', viewport: PHONE, camera: 'denied' });
   await connected(refused);
