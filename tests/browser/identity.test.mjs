@@ -111,7 +111,9 @@ browserTest('muting by user id hides that person\'s clips now, later and after a
   await clipFor(reader, noisy).locator('.clip-mute').click();
   await clipFor(reader, noisy).waitFor({ state: 'hidden' });
 
-  // Their next clip is hidden as it arrives, even under a new name.
+  // Their next clip is hidden as it arrives, also from their next visit.
+  await loud.reload();
+  await readyToSend(loud);
   const later = await sendFromPage(loud, 'still here');
   await clipFor(reader, later).waitFor({ state: 'attached' });
   assert.equal(await clipFor(reader, later).isHidden(), true, 'a new clip from the muted user is hidden');
