@@ -1,7 +1,7 @@
 //! The moderation API (SPEC §10), under `/admin/`, for whoever runs the server.
 //!
-//! Mounted only when `--admin-token` is set, so without it every `/admin/` path is simply
-//! unknown (404). Every request must carry `Authorization: Bearer <token>`, compared in
+//! Served only when `--admin-token` is set; without it every `/admin/` path is simply
+//! unknown (404, [`disabled`]). Every request must carry `Authorization: Bearer <token>`, compared in
 //! constant time, or it gets 401 before any handler runs. Bodies are parsed into types at
 //! the edge; what does not parse is 400 with a sentence saying why. Every action is logged
 //! at `info`, without the token.
@@ -44,6 +44,14 @@ pub fn routes(token: &Secret, io: SocketIo) -> Router<App> {
         .route("/admin/{*rest}", axum::routing::any(unknown))
         .layer(Extension(io))
         .layer(middleware::from_fn_with_state(token, require_token))
+}
+
+/// Without `--admin-token`: every `/admin/` path, whatever the method, is simply unknown.
+pub fn disabled() -> Router<App> {
+    Router::new().route(
+        "/admin/{*rest}",
+        axum::routing::any(|| async { StatusCode::NOT_FOUND }),
+    )
 }
 
 /// The admin token, kept as its SHA-256 so that comparing takes the same time whatever

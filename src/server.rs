@@ -93,11 +93,12 @@ pub fn router(app: App) -> (Router, SocketIo) {
     // transport message is refused with 413 before anyone reads it. Headers are bounded by
     // hyper's defaults, which `axum::serve` keeps: at most 100 headers in at most ~400 KiB,
     // else 431. No CORS layer: see the README.
-    let mut routes = crate::http::routes();
-    if let Some(token) = &app.config.admin_token {
-        routes = routes.merge(crate::admin::routes(token, io.clone()));
-    }
-    let router = routes
+    let admin = match &app.config.admin_token {
+        Some(token) => crate::admin::routes(token, io.clone()),
+        None => crate::admin::disabled(),
+    };
+    let router = crate::http::routes()
+        .merge(admin)
         .with_state(app)
         .layer(layer)
         .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT));

@@ -1,9 +1,10 @@
-// Every refusal of SPEC §5 that can be provoked from outside (all but `busy` and `internal`),
-// through the official socket.io-client against the real server.
+// Every refusal of SPEC §5 that can be provoked from outside (all but `busy`, `unavailable`
+// and `internal`), through the official socket.io-client against the real server.
 //
 // The server checks, in this order: the rate limit (a token bucket per socket: 5 in a burst,
-// one back every 4 s, every attempt counts), then invalid_payload, bad_frame_count,
-// frame_too_large, text_too_long, bad_frame, bad_dimensions. So each case is sent by a fresh
+// one back every 4 s, every attempt counts), then banned, invalid_payload, bad_frame_count,
+// frame_too_large, text_too_long, bad_frame, bad_dimensions, profanity (with
+// --filter-profanity). So each case is sent by a fresh
 // client, and for each one the suite checks that:
 //   - the ack reply is { ok: false, error: { code, message } } with the exact code, and the
 //     sender gets `messageerror` { id, code, message } with the same code;
@@ -111,9 +112,9 @@ const CASES = [
   },
 ];
 
-/** A server with one stored clip, an observer, and the numbers to compare against. */
-async function setUp(h) {
-  const server = await h.server();
+/** A server (started with `args`) with one stored clip, an observer, and the numbers to compare against. */
+async function setUp(h, args = []) {
+  const server = await h.server({ args });
   const observer = await h.client(server.url, { name: 'observer' });
   const seeder = await h.client(server.url, { name: 'seeder' });
   const seedBroadcast = once(observer.socket, 'message');
@@ -252,4 +253,53 @@ e2e('rate_limited: invalid payloads consume tokens too', async (t, h) => {
   const after = await snapshot(setup.server.url);
   assert.equal(after.rejected('invalid_payload'), before.rejected('invalid_payload') + 5);
   await assertNothingHappened(h, setup, before, { code: 'rate_limited', sender });
+});
+
+/** Checks a refusal's ack reply and messageerror, returns the message in words. */
+function assertRefusal(sent, code, id) {
+  const { reply, event, eventName } = sent;
+  assert.equal(reply.ok, false, `ack reply: ${JSON.stringify(reply)}`);
+  assert.equal(reply.error?.code, code, `ack reply: ${JSON.stringify(reply)}`);
+  assert.equal(eventName, 'messageerror');
+  assert.deepEqual(event, { id, code, message: reply.error.message });
+  return reply.error.message;
+}
+
+e2e('profanity: with --filter-profanity a clip with profane text is refused, clean text still goes', async (t, h) => {
+  const setup = await setUp(h, ['--filter-profanity']);
+  const before = await snapshot(setup.server.url);
+  const sender = await h.client(setup.server.url, { name: 'potty-mouth' });
+  const message = assertRefusal(await sendClip(sender.socket, { id: ID, message: 'what the fuck is this', frames: [F1] }), 'profanity', ID);
+  assert.match(message, /words/, 'the refusal says why in words');
+  await assertNothingHappened(h, setup, before, { code: 'profanity', sender });
+
+  const clean = await sendGoodClip(sender.socket, { message: 'the scunthorpe office says hello', frames: [F2] });
+  assert.equal(clean.message, 'the scunthorpe office says hello', 'clean text is accepted with the filter on');
+});
+
+e2e('profanity: without --filter-profanity the same text is accepted', async (t, h) => {
+  const server = await h.server();
+  const sender = await h.client(server.url, { name: 'free-speech' });
+  const clip = await sendGoodClip(sender.socket, { message: 'what the fuck is this', frames: [F1] });
+  assert.equal(clip.message, 'what the fuck is this');
+});
+
+const ADMIN_TOKEN = 'errors-suite-admin-token';
+
+e2e('banned: a banned user is refused with the time the ban ends, nothing is stored or broadcast', async (t, h) => {
+  const setup = await setUp(h, ['--admin-token', ADMIN_TOKEN]);
+  const sender = await h.client(setup.server.url, { name: 'troll', token: 'T'.repeat(43) });
+  const response = await fetch(`${setup.server.url}/admin/bans`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: sender.welcome.you.id, minutes: 30 }),
+  });
+  assert.equal(response.status, 201);
+  const { until } = await response.json();
+  const before = await snapshot(setup.server.url);
+
+  const message = assertRefusal(await sendClip(sender.socket, { id: ID, message: 'let me in', frames: [F1] }), 'banned', ID);
+  const untilText = new Date(until).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  assert.ok(message.includes(untilText), `the message says until when (${untilText}): ${message}`);
+  await assertNothingHappened(h, setup, before, { code: 'banned', sender });
 });

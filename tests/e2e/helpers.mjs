@@ -201,12 +201,13 @@ export class Harness {
 /**
  * Opens a socket.io-client socket (websocket only unless `transports` says otherwise) and
  * records, from before the connection exists, every event it receives. `ready` resolves once
- * `welcome` and then `messages` arrived, with the client itself; `welcome` and `replay` are
+ * `welcome` and then `messages` arrived, with the client itself (`token` is the browser's
+ * identity token of SPEC §10, sent as `auth.token`); `welcome` and `replay` are
  * then filled in, and `received.<event>` lists every payload of that event so far.
  */
-export function connect(url, { name, transports = ['websocket'], timeout = WAIT_MS } = {}) {
+export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS } = {}) {
   const options = { transports, forceNew: true, reconnection: false, autoConnect: false };
-  if (name !== undefined) options.auth = { name };
+  if (name !== undefined || token !== undefined) options.auth = { name, token };
   const socket = io(url, options);
   const client = {
     socket,
