@@ -590,6 +590,106 @@ mod tests {
         );
     }
 
+    fn user(letter: char) -> UserId {
+        UserId::parse(&letter.to_string().repeat(20)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reports_count_once_per_user_and_go_with_their_clip() {
+        let (_dir, store) = open();
+        let (once, twice, expired) = (clip(1_000, 10_000), clip(1_000, 10_000), clip(1_000, 500));
+        for stored in [&once, &twice, &expired] {
+            store.insert(stored, b"GIF").await.unwrap();
+        }
+        for (key, reader) in [
+            (once.key, 'a'),
+            (twice.key, 'a'),
+            (twice.key, 'b'),
+            (twice.key, 'b'),
+            (expired.key, 'a'),
+        ] {
+            store.report(key, user(reader), 1_000).await.unwrap();
+        }
+        assert!(
+            !store
+                .report(Uuid::now_v7(), user('a'), 1_000)
+                .await
+                .unwrap(),
+            "unknown"
+        );
+        assert!(
+            !store.report(expired.key, user('b'), 2_000).await.unwrap(),
+            "expired"
+        );
+
+        let listed: Vec<_> = store
+            .reports(2_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key, r.reports))
+            .collect();
+        assert_eq!(
+            listed,
+            [(twice.key, 2), (once.key, 1)],
+            "most reported first, expired left out"
+        );
+        assert_eq!(
+            store.remove(vec![twice.key, Uuid::now_v7()]).await.unwrap(),
+            [twice.key]
+        );
+        store.purge_expired(2_000).await.unwrap();
+        assert_eq!(
+            store.parts.reports.len(),
+            1,
+            "removal and the sweep take the reports along"
+        );
+    }
+
+    #[tokio::test]
+    async fn bans_are_kept_and_the_sweep_forgets_those_that_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        let ban = |letter, until| Ban {
+            user: user(letter),
+            until,
+            reason: Some("spam".into()),
+        };
+        store.save_ban(&ban('a', 5_000)).await.unwrap();
+        store.save_ban(&ban('b', 1_500)).await.unwrap();
+        assert!(
+            store
+                .remove_ban(user('c'))
+                .await
+                .is_ok_and(|existed| !existed)
+        );
+        store.purge_expired(2_000).await.unwrap();
+        store.close().await.unwrap();
+        drop(store);
+
+        let store = open_in(dir.path());
+        assert_eq!(store.bans().unwrap(), [ban('a', 5_000)]);
+        assert!(store.remove_ban(user('a')).await.unwrap());
+        assert!(store.bans().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn clips_by_lists_one_authors_unexpired_clips() {
+        let (_dir, store) = open();
+        let mut theirs = clip(1_000, 10_000);
+        theirs.author.id = user('t').to_string();
+        let mut old = clip(1_000, 100);
+        old.author.id = user('t').to_string();
+        let someone_else = clip(1_000, 10_000);
+        for stored in [&theirs, &old, &someone_else] {
+            store.insert(stored, b"GIF").await.unwrap();
+        }
+        assert_eq!(
+            store.clips_by(user('t'), 2_000).await.unwrap(),
+            [theirs.key]
+        );
+    }
+
     #[tokio::test]
     async fn a_closed_store_refuses_writes_and_still_reads() {
         let (_dir, store) = open();

@@ -31,6 +31,7 @@ use super::{Parts, StoreError, expiry_key, report_key};
 use crate::clip::Clip;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
+use crate::moderation::Ban;
 
 /// Jobs one batch takes at most, so one batch's answers are not held back behind an
 /// unbounded commit. The encoder queue admits far fewer clips than this at once.
@@ -236,6 +237,9 @@ fn commit(
                         for report in &doomed.reports {
                             reports.remove(report)?;
                         }
+                        for user in &doomed.bans {
+                            bans.remove(user)?;
+                        }
                         match change {
                             Change::PurgeExpired { .. } => Applied::Purged {
                                 removed: existed.len(),
@@ -324,10 +328,12 @@ enum Plan {
     },
 }
 
-/// Clips to remove: each key with its `expiry` key, and every report about them.
+/// Clips to remove: each key with its `expiry` key, and every report about them; and,
+/// for the sweep, the bans whose time is up.
 struct Doomed {
     clips: Vec<(Uuid, [u8; 24])>,
     reports: Vec<IVec>,
+    bans: Vec<IVec>,
 }
 
 fn plan(parts: &Parts, change: &Change) -> Result<Plan, CommitError> {
@@ -347,7 +353,9 @@ fn plan(parts: &Parts, change: &Change) -> Result<Plan, CommitError> {
                     Ok((key, exact))
                 })
                 .collect::<Result<Vec<_>, CommitError>>()?;
-            Plan::Remove(doomed(parts, keys)?)
+            let mut doomed = doomed(parts, keys)?;
+            doomed.bans = bans_over(parts, *now_ms)?;
+            Plan::Remove(doomed)
         }
         Change::Remove { keys } => {
             let mut stored = Vec::with_capacity(keys.len());
@@ -382,7 +390,25 @@ fn doomed(parts: &Parts, clips: Vec<(Uuid, [u8; 24])>) -> Result<Doomed, CommitE
             reports.push(report?);
         }
     }
-    Ok(Doomed { clips, reports })
+    Ok(Doomed {
+        clips,
+        reports,
+        bans: Vec::new(),
+    })
+}
+
+/// The users whose ban ended at or before `now_ms`. Bans are few: a full scan is cheap.
+fn bans_over(parts: &Parts, now_ms: u64) -> Result<Vec<IVec>, CommitError> {
+    let mut over = Vec::new();
+    for entry in parts.bans.iter() {
+        let (user, record) = entry?;
+        let ban: Ban =
+            serde_json::from_slice(&record).map_err(|_| corrupt("a ban that is not JSON"))?;
+        if ban.until <= now_ms {
+            over.push(user);
+        }
+    }
+    Ok(over)
 }
 
 fn corrupt(what: &str) -> CommitError {
