@@ -85,7 +85,7 @@ let stream = null;
 const idleStatus = statusText.textContent;
 /** Keys of clips a moderator removed: a replay or broadcast already on its way must not bring one back. */
 const removed = new Set();
-/** Keys of clips this page reported, so that a second click is not needed to see it was taken. */
+/** Keys of clips this page reported: their buttons say "Reported". */
 const reported = new Set();
 
 // ---- clips -------------------------------------------------------------------------
@@ -133,6 +133,7 @@ function renderClip(clip) {
   save.download = `loopchat-${clip.key}.gif`;
   save.setAttribute('aria-label', `Save GIF from ${clip.author.name}`);
   item.querySelector('.clip-mute').textContent = `Mute ${clip.author.name}`;
+  item.querySelector('.clip-report').setAttribute('aria-label', `Report the clip from ${clip.author.name}`);
   hydrate(item);
   return item;
 }

@@ -151,6 +151,8 @@ function updateEmpty() {
 function showFrame(meta, jpeg) {
   if (!meta?.from || meta.from === myId) return;
   const tile = tileFor({ id: meta.from, user: meta.user, name: meta.name });
+  // Muted: nothing to draw. After an unmute the next picture is a second away.
+  if (tile.item.hidden) return;
   // A joiner's cached frame and a fresh relay can cross on the way; never step back.
   if (Number.isInteger(meta.seq) && meta.seq <= tile.seq) return;
   tile.seq = meta.seq ?? tile.seq;

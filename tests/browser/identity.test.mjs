@@ -41,7 +41,13 @@ function peopleNames(page) {
 
 browserTest('every clip carries an identicon of its author\'s id, the same after a reload; a borrowed name gets another', async (t, b) => {
   await b.start();
-  const first = await b.open('/', { name: 'sam', label: 'sam-1' });
+  // Every address the first browser asks for, sockets included.
+  const addresses = [];
+  const watchAddresses = (context) => {
+    context.on('request', (request) => addresses.push(request.url()));
+    context.on('page', (page) => page.on('websocket', (socket) => addresses.push(socket.url())));
+  };
+  const first = await b.open('/', { name: 'sam', label: 'sam-1', prepare: watchAddresses });
   const second = await b.open('/', { name: 'sam', label: 'sam-2' });
   await readyToSend(first);
   await readyToSend(second);
@@ -81,6 +87,8 @@ browserTest('every clip carries an identicon of its author\'s id, the same after
   assert.equal(await clipFor(first, theirs).locator('.clip-mute').isVisible(), true);
   assert.equal(await clipFor(first, mine).locator('.clip-mute').isHidden(), true);
   assert.equal(await first.evaluate(() => localStorage.getItem('loopchat.token')), tokens[0], 'the token is kept');
+  assert.ok(addresses.some((address) => address.includes('/socket.io/')), 'the socket\'s addresses were watched');
+  assert.deepEqual(addresses.filter((address) => address.includes(tokens[0])), [], 'the token is in no address');
 });
 
 browserTest('muting by user id hides that person\'s clips now, later and after a reload, and nobody else with their name', async (t, b) => {
@@ -260,4 +268,18 @@ browserTest('the camera switch lists the cameras, switches, and keeps the choice
     other,
   );
   await live.close();
+
+  // A remembered camera that is gone (unplugged, say): the default one is used.
+  const forgetful = await b.open('/', {
+    name: 'unplugged',
+    prepare: (context) => context.addInitScript(() => localStorage.setItem('loopchat.camera', 'no-such-camera')),
+  });
+  await readyToSend(forgetful);
+  assert.equal(await forgetful.locator('#camera-notice').isHidden(), true, 'no camera problem is reported');
+  const fallback = await forgetful.evaluate(() => document.getElementById('preview').srcObject.getVideoTracks()[0].getSettings().deviceId);
+  // Camera ids differ from one browser to the next, so this one's own list is the reference.
+  const listed = await forgetful.locator('#camera-select option').evaluateAll((nodes) => nodes.map((node) => node.value));
+  assert.equal(listed.length, 2);
+  assert.ok(listed.includes(fallback), `a listed camera is in use: ${fallback}`);
+  assert.equal(await forgetful.locator('#camera-select').inputValue(), fallback);
 });
