@@ -28,7 +28,7 @@
 //                                     or soak
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 import { slowDiskEnv } from './slow-fsync.mjs';
+import { diskBytes } from './disk.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -120,20 +121,6 @@ async function startServer({ env = {}, args = [] } = {}) {
       return (performance.now() - started) / 1000;
     },
   };
-}
-
-/** Bytes a folder takes on disk (allocated blocks, as du counts them), files in sub-folders too. */
-function diskBytes(folder) {
-  let total = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    try {
-      total += entry.isDirectory() ? diskBytes(path) : statSync(path).blocks * 512;
-    } catch (error) {
-      if (error.code !== 'ENOENT') throw error; // swept between the listing and the stat
-    }
-  }
-  return total;
 }
 
 function rssKiB(pid) {

@@ -511,14 +511,19 @@ mod tests {
         assert_eq!(keys(&store, 10, 2_000).await, [stored.key]);
     }
 
+    /// Stores `stored` with the GIF `GIF89a` in a store in `dir`, then closes it (releasing
+    /// sled's lock) so that the test can open `dir` again.
+    async fn store_and_close(dir: &Path, stored: &Clip) {
+        let store = open_in(dir);
+        store.insert(stored, b"GIF89a").await.unwrap();
+        store.close().await.unwrap();
+    }
+
     #[tokio::test]
     async fn clips_survive_closing_and_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let stored = clip(1_000, 10_000);
-        let store = open_in(dir.path());
-        store.insert(&stored, b"GIF89a").await.unwrap();
-        store.close().await.unwrap();
-        drop(store);
+        store_and_close(dir.path(), &stored).await;
 
         let store = open_in(dir.path());
         assert_eq!(store.len(), 1);
@@ -531,10 +536,7 @@ mod tests {
     async fn a_gif_file_without_a_stored_clip_is_removed_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let stored = clip(1_000, 10_000);
-        let store = open_in(dir.path());
-        store.insert(&stored, b"GIF89a").await.unwrap();
-        store.close().await.unwrap();
-        drop(store);
+        store_and_close(dir.path(), &stored).await;
         // What a crash between the GIF's fsync and its record's commit leaves behind.
         let orphan = dir.path().join(format!("gifs/{}.gif", Uuid::now_v7()));
         std::fs::write(&orphan, b"GIF89a").unwrap();

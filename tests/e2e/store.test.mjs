@@ -2,13 +2,14 @@
 // the store at the next sweep), an acked clip survives kill -9 and a restart, a stop
 // answers every clip in flight first, and the disk use stays bounded.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   e2e, once, sendGoodClip, loadFrames, fetchGif, clipsStored, replayKeys, eventually, assertGif,
   metricsText, metricValue, WAIT_MS,
 } from './helpers.mjs';
+import { diskBytes } from '../../tools/disk.mjs';
 
 const FRAMES = loadFrames();
 
@@ -140,20 +141,6 @@ e2e('a stop answers every clip in flight, and the acked ones are there after a r
   const acked = answered.map((reply) => reply.message.key);
   assert.deepEqual((await replayKeys(second.url)).sort(), acked.sort(), 'the acked clips');
 });
-
-/** Bytes a folder takes on disk (allocated blocks, as du counts them), sub-folders too. */
-function diskBytes(folder) {
-  let total = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    try {
-      total += entry.isDirectory() ? diskBytes(path) : statSync(path).blocks * 512;
-    } catch (error) {
-      if (error.code !== 'ENOENT') throw error; // swept between the listing and the stat
-    }
-  }
-  return total;
-}
 
 e2e('disk use stays within 3 × the unexpired clips + 64 MiB, and a swept clip leaves no file', async (t, h) => {
   // The smallest honest soak: 20 sockets at the rate limit's burst and refill for 16 s with
