@@ -33,10 +33,11 @@ pub enum ClipError {
     Internal,
 }
 
-/// A time in milliseconds since the epoch, as people and logs read it (UTC).
+/// A time in milliseconds since the epoch as people read it: `2025-12-01 18:00:00 UTC`.
 pub fn until_text(until_ms: u64) -> String {
     let until = std::time::UNIX_EPOCH + std::time::Duration::from_millis(until_ms);
-    humantime::format_rfc3339_seconds(until).to_string()
+    let rfc3339 = humantime::format_rfc3339_seconds(until).to_string();
+    format!("{} UTC", rfc3339.replace('T', " ").trim_end_matches('Z'))
 }
 
 impl ClipError {
@@ -120,7 +121,7 @@ mod tests {
         .message;
         assert_eq!(
             message,
-            "a moderator has blocked you from sending clips until 2025-12-01T18:00:00Z"
+            "a moderator has blocked you from sending clips until 2025-12-01 18:00:00 UTC"
         );
     }
 
