@@ -52,6 +52,32 @@ pub struct Config {
     /// Refuse clips whose text contains profanity.
     #[arg(long, env = "FILTER_PROFANITY")]
     pub filter_profanity: bool,
+
+    /// PEM certificate chain (leaf first): serve HTTPS and WSS only. Read again on SIGHUP.
+    #[arg(long, env = "TLS_CERT", requires = "tls_key", group = "tls")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`. Read again on SIGHUP.
+    #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// HTTPS with a certificate made once and kept in the data dir (for a LAN).
+    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls")]
+    pub tls_self_signed: bool,
+
+    /// Another host name or address for the self-signed certificate (repeatable; the env
+    /// variable takes a comma-separated list).
+    #[arg(
+        long = "tls-name",
+        env = "TLS_NAME",
+        value_delimiter = ',',
+        requires = "tls_self_signed"
+    )]
+    pub tls_names: Vec<String>,
+
+    /// Also listen on this port with plain HTTP that redirects every request to HTTPS.
+    #[arg(long, env = "HTTP_REDIRECT_PORT", requires = "tls")]
+    pub http_redirect_port: Option<u16>,
 }
 
 /// A setting that must never be printed: its `Debug` shows only that it is set.
@@ -90,6 +116,31 @@ fn parse_admin_token(text: &str) -> Result<Secret, String> {
     Ok(Secret(text.to_owned()))
 }
 
+/// Where the TLS certificate comes from, if the server speaks TLS at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The operator's PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate this server made for itself (and for these extra names) in the data dir.
+    SelfSigned { names: Vec<String> },
+}
+
+impl Config {
+    /// The TLS settings, or `None` for plain HTTP.
+    pub fn tls(&self) -> Option<TlsMode> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ if self.tls_self_signed => Some(TlsMode::SelfSigned {
+                names: self.tls_names.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A zero period would make the sweep spin, so it is refused at start-up.
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
@@ -113,6 +164,66 @@ mod tests {
         assert_eq!(config.sweep_every, Duration::from_secs(10));
         assert_eq!(config.replay, 10);
         assert_eq!(config.frame_delay, Duration::from_millis(200));
+        assert_eq!(config.tls(), None);
+        assert_eq!(config.http_redirect_port, None);
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_the_other_way_round() {
+        assert!(Config::try_parse_from(["loopchat", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::try_parse_from(["loopchat", "--tls-key", "k.pem"]).is_err());
+        let config =
+            Config::try_parse_from(["loopchat", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+                .unwrap();
+        assert_eq!(
+            config.tls(),
+            Some(TlsMode::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+    }
+
+    #[test]
+    fn self_signed_takes_repeated_names_and_excludes_files() {
+        let config = Config::try_parse_from([
+            "loopchat",
+            "--tls-self-signed",
+            "--tls-name",
+            "chat.lan",
+            "--tls-name",
+            "192.168.1.5",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.tls(),
+            Some(TlsMode::SelfSigned {
+                names: vec!["chat.lan".into(), "192.168.1.5".into()]
+            })
+        );
+        let both = [
+            "loopchat",
+            "--tls-self-signed",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        assert!(Config::try_parse_from(both).is_err());
+        assert!(Config::try_parse_from(["loopchat", "--tls-name", "chat.lan"]).is_err());
+    }
+
+    #[test]
+    fn the_redirect_listener_needs_tls() {
+        assert!(Config::try_parse_from(["loopchat", "--http-redirect-port", "80"]).is_err());
+        let config = Config::try_parse_from([
+            "loopchat",
+            "--tls-self-signed",
+            "--http-redirect-port",
+            "80",
+        ])
+        .unwrap();
+        assert_eq!(config.http_redirect_port, Some(80));
     }
 
     #[test]

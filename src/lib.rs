@@ -5,7 +5,10 @@
 //! # Layout
 //!
 //! - [`config`]: the command-line flags and their environment fallbacks.
+//! - [`startup`]: what is taken before serving (ports, data dir, certificate) and its errors.
 //! - [`server`]: wiring — shared state, the router with Socket.IO mounted, shutdown.
+//! - [`tls`]: HTTPS — the certificate, reloaded on SIGHUP, and the TLS listener.
+//! - [`redirect`]: the plain-HTTP listener that redirects to HTTPS.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
 //! - [`admin`]: the moderation API under `/admin/` (only with `--admin-token`).
 //! - [`chat`]: the chat events — connect, `message` → clip, `report`, disconnect.
@@ -45,10 +48,14 @@ pub mod moderation;
 pub mod names;
 pub mod presence;
 pub mod rate_limit;
+pub mod redirect;
 pub mod request;
 pub mod server;
+pub mod startup;
 pub mod store;
 pub mod sweep;
+pub mod tls;
 
 pub use config::Config;
 pub use server::run;
+pub use startup::Listeners;

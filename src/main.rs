@@ -1,17 +1,56 @@
+use std::process::ExitCode;
+
 use clap::Parser;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
         .init();
     let config = loopchat::Config::parse();
-    let listener = TcpListener::bind((config.bind, config.port)).await?;
+    // Errors end the process with one line an operator can act on, never a backtrace.
+    let listeners = match loopchat::Listeners::open(&config).await {
+        Ok(listeners) => listeners,
+        Err(error) => return fail(&error),
+    };
     // Printed (not logged) so scripts can read the port chosen for `--port 0`.
-    println!("loopchat listening on http://{}", listener.local_addr()?);
-    loopchat::run(listener, config, shutdown_signal()).await
+    match listeners.url() {
+        Ok(url) => println!("loopchat listening on {url}"),
+        Err(error) => return fail(&error),
+    }
+    if let Some(tls) = &listeners.tls {
+        let fingerprint = tls.certificates.fingerprint();
+        match tls.self_signed_made {
+            Some(made) => {
+                let origin = if made { "made now" } else { "kept" };
+                let file = config.data_dir.join(loopchat::tls::self_signed::CERT_FILE);
+                println!(
+                    "loopchat self-signed certificate ({origin}, {}) SHA-256 fingerprint {fingerprint}",
+                    file.display()
+                );
+            }
+            None => tracing::info!(%fingerprint, "serving the TLS certificate"),
+        }
+    }
+    if let Some(redirect) = &listeners.redirect {
+        match redirect.local_addr() {
+            Ok(addr) => println!("loopchat redirecting http://{addr} to https"),
+            Err(error) => return fail(&error),
+        }
+    }
+    match loopchat::run(listeners, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loopchat: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("loopchat: {error}");
+    ExitCode::FAILURE
 }
 
 /// `RUST_LOG` (default `info`), except that socketioxide and engineioxide never log below

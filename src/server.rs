@@ -5,11 +5,13 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use socketioxide::{ParserConfig, SocketIo};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::clip::now_ms;
 use crate::config::Config;
@@ -20,7 +22,9 @@ use crate::metrics::Metrics;
 use crate::moderation::Bans;
 use crate::presence::Presence;
 use crate::request::MAX_MESSAGE_BYTES;
+use crate::startup::Listeners;
 use crate::store::Store;
+use crate::tls::TlsListener;
 
 /// The transport-level cap on one incoming message. It sits above the 3 MiB SPEC limit
 /// (plus base64 and packet overhead) so an oversized clip still reaches the handler and
@@ -42,6 +46,11 @@ const LINGER_AFTER_CLOSE: Duration = Duration::from_secs(5);
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 /// How long a stop waits for the store's last flush, for the same reason.
 const CLOSE_LIMIT: Duration = Duration::from_secs(10);
+/// With TLS on, browsers are told to use HTTPS for this host for a year. No
+/// `includeSubDomains`: other services under the same name are not ours to decide for.
+/// Browsers ignore it over a certificate they had to be told to accept (RFC 6797 §8.1),
+/// so a self-signed LAN set-up does not pin anything.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -105,17 +114,22 @@ pub fn router(app: App) -> (Router, SocketIo) {
     (router, io)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then stops accepting, lets clips in
+/// Serves on `listeners` until `shutdown` resolves, then stops accepting, lets clips in
 /// flight finish (stored, acked and broadcast; at most `DRAIN_LIMIT`), closes the sockets,
 /// waits at most `LINGER_AFTER_CLOSE` for the HTTP requests still open, and closes the
 /// store (at most `CLOSE_LIMIT`).
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let store = Store::open(&config.data_dir, metrics.commits.clone())?;
+    let store = Store::open(&config.data_dir, metrics.commits.clone()).with_context(|| {
+        format!(
+            "cannot open the store in {} (another loopchat using this --data-dir?)",
+            config.data_dir.display()
+        )
+    })?;
     let app = App::new(config, store.clone(), metrics)?;
     let (router, io) = router(app.clone());
 
@@ -127,11 +141,46 @@ pub async fn run(
     ));
     let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
 
-    let mut serve = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stopping.clone().cancelled_owned())
-            .into_future(),
-    );
+    let Listeners {
+        main,
+        tls,
+        redirect,
+    } = listeners;
+    let redirector = match redirect {
+        None => None,
+        Some(listener) => Some(tokio::spawn(
+            axum::serve(listener, crate::redirect::router(main.local_addr()?.port()))
+                .with_graceful_shutdown(stopping.clone().cancelled_owned())
+                .into_future(),
+        )),
+    };
+    // The same service either way: TLS is only how connections arrive, and
+    // `with_graceful_shutdown` stops a `TlsListener` as it stops a `TcpListener`.
+    let mut serve = match tls {
+        None => tokio::spawn(
+            axum::serve(main, router)
+                .with_graceful_shutdown(stopping.clone().cancelled_owned())
+                .into_future(),
+        ),
+        Some(tls) => {
+            #[cfg(unix)]
+            tokio::spawn(
+                tls.certificates
+                    .clone()
+                    .reload_on(tls.hangups, stopping.clone()),
+            );
+            let router = router.layer(SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+            ));
+            let listener = TlsListener::new(main, tls.certificates.server_config())?;
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopping.clone().cancelled_owned())
+                    .into_future(),
+            )
+        }
+    };
     tokio::select! {
         () = shutdown => {}
         // Serving ends only after a shutdown began, unless it failed.
@@ -163,6 +212,10 @@ pub async fn run(
         }
     }
 
+    // Its only answers are redirects: nothing there is worth waiting for.
+    if let Some(redirector) = redirector {
+        redirector.abort();
+    }
     let _ = tokio::join!(sweeper, presence);
     match tokio::time::timeout(CLOSE_LIMIT, store.close()).await {
         Ok(closed) => closed?,

@@ -1,0 +1,134 @@
+//! The TLS port as an [`axum::serve::Listener`], so that `axum::serve` and its graceful
+//! shutdown work over TLS exactly as over plain TCP.
+//!
+//! `axum::serve` calls `accept` one connection at a time. A handshake awaited inside
+//! `accept` would let one slow client — or a plain-HTTP request, or a socket that sends
+//! nothing — hold up every other connection, so each handshake runs in its own task and
+//! `accept` only takes the connections whose handshake finished.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client may take to finish its handshake before it is dropped: long enough
+/// for a phone on a poor network, short enough that idle sockets do not pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at most; beyond it the port stops accepting until one ends, and
+/// new clients wait in the kernel's backlog instead of in our memory.
+const MAX_HANDSHAKES: usize = 1024;
+/// Finished connections waiting for `axum::serve` to take them.
+const READY_QUEUE: usize = 64;
+
+/// Accepts TCP connections on the TLS port and yields them once their TLS handshake is done.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+    /// The accept loop, which owns the TCP listener and the handshakes in progress:
+    /// aborted when this listener is dropped (axum drops it when a graceful shutdown
+    /// begins), which closes the port and abandons those handshakes.
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let (sender, ready) = mpsc::channel(READY_QUEUE);
+        let acceptor = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), sender));
+        Ok(Self {
+            ready,
+            local_addr,
+            acceptor,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accept loop ends only if it panicked: serve nothing more rather than spin.
+            None => {
+                tracing::error!("the TLS accept loop stopped; no new connections");
+                std::future::pending().await
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    let mut handshakes = JoinSet::new();
+    loop {
+        if handshakes.len() >= MAX_HANDSHAKES {
+            handshakes.join_next().await;
+            continue;
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    handshakes.spawn(handshake(acceptor.clone(), stream, peer, ready.clone()));
+                }
+                Err(error) => wait_after_accept_error(error).await,
+            },
+            Some(_) = handshakes.join_next() => {}
+        }
+    }
+}
+
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            // Fails only once the server stopped taking connections: the client is dropped.
+            let _ = ready.send((tls, peer)).await;
+        }
+        // Scanners, plain-HTTP requests and clients that distrust the certificate end here
+        // all the time: worth a debug line, not a warning.
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// What `axum::serve` does for plain TCP: errors of one connection are ignored; others
+/// (such as running out of file descriptors) are logged and waited out for a moment, so
+/// the loop does not spin on them.
+async fn wait_after_accept_error(error: io::Error) {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accept error");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
