@@ -32,7 +32,8 @@ export const WAIT_MS = 10_000;
  * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
  * made here is removed by `cleanup()`), with `env` added to the environment (e.g. the
  * slow-disk shim of tools/slow-fsync.c in LD_PRELOAD). Resolves once it printed
- * `listening on http://…`, with `{ url, dataDir, process, stop(), kill9(), output(), cleanup() }`.
+ * `listening on http://…` (or `https://…` with TLS), with
+ * `{ url, dataDir, process, stop(), kill9(), signal(name), output(), cleanup() }`.
  * The server's stdout and stderr are kept in memory (`output()`); set LOOPCHAT_E2E_LOG=1 to
  * also stream them, prefixed, to stderr.
  */
@@ -74,7 +75,7 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
         for (const line of parts) {
           lines.push(`[${name}] ${line}`);
           if (stream) process.stderr.write(`[loopchat ${child.pid} ${name}] ${line}\n`);
-          const m = name === 'stdout' && line.match(/listening on (http:\/\/[^\s]+)/);
+          const m = name === 'stdout' && line.match(/listening on (https?:\/\/[^\s]+)/);
           if (m) settle(resolveUrl, m[1].replace(/\/+$/, ''));
         }
       };
@@ -109,6 +110,8 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
     stop: () => signalAndWait('SIGTERM'),
     /** SIGKILL, then wait for the exit: nothing gets a chance to flush. */
     kill9: () => signalAndWait('SIGKILL'),
+    /** Sends `name` (e.g. 'SIGHUP') without waiting for anything. */
+    signal: (name) => { child.kill(name); },
     /** Stops the server if it still runs and removes the data dir if it was made here. */
     async cleanup() {
       try {
@@ -205,8 +208,9 @@ export class Harness {
  * identity token of SPEC §10, sent as `auth.token`); `welcome` and `replay` are
  * then filled in, and `received.<event>` lists every payload of that event so far.
  */
-export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS } = {}) {
-  const options = { transports, forceNew: true, reconnection: false, autoConnect: false };
+export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS, tls = {} } = {}) {
+  // `tls` reaches Node's TLS for both transports (e.g. `{ ca }` to trust a test's own CA).
+  const options = { transports, forceNew: true, reconnection: false, autoConnect: false, ...tls };
   if (name !== undefined || token !== undefined) options.auth = { name, token };
   const socket = io(url, options);
   const client = {
