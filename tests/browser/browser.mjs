@@ -73,16 +73,17 @@ class BrowserHarness {
 
   /**
    * Starts the server and the browser; returns the server's base URL. `cameras` is how
-   * many fake cameras the browser lists (one unless asked).
+   * many fake cameras the browser lists (one unless asked); `chromiumArgs` are added to
+   * its flags.
    */
-  async start(serverOptions, { cameras = 1 } = {}) {
+  async start(serverOptions, { cameras = 1, chromiumArgs = [] } = {}) {
     this.server = await startServer(serverOptions);
     const args = cameras === 1
       ? CHROMIUM_ARGS
       : CHROMIUM_ARGS.map((arg) => (arg === '--use-fake-device-for-media-stream' ? `${arg}=device-count=${cameras}` : arg));
     this.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args,
+      args: [...args, ...chromiumArgs],
     });
     return this.server.url;
   }
@@ -100,7 +101,7 @@ class BrowserHarness {
   }
 
   /**
-   * Opens `path` in a fresh browser context (its own storage, like another person's
+   * Opens `path` (relative to the server's URL, or absolute) in a fresh browser context (its own storage, like another person's
    * browser). `name` is the display name the page asks the server for; `camera: 'denied'`
    * makes getUserMedia fail as when the person refuses the camera; `prepare(context)` runs
    * before the page loads.
