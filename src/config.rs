@@ -61,8 +61,10 @@ pub struct Config {
     #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// HTTPS with a certificate made once and kept in the data dir (for a LAN).
-    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls")]
+    /// HTTPS with a certificate made once and kept in the data dir (for a LAN). The env
+    /// variable takes true/false, yes/no, on/off or 1/0.
+    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_self_signed: bool,
 
     /// Another host name or address for the self-signed certificate (repeatable; the env
