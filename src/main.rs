@@ -14,11 +14,26 @@ async fn main() -> ExitCode {
         Ok(listeners) => listeners,
         Err(error) => return fail(&error),
     };
-    // Printed (not logged) so scripts can read the port chosen for `--port 0`.
-    match listeners.url() {
-        Ok(url) => println!("loopchat listening on {url}"),
-        Err(error) => return fail(&error),
+    match loopchat::run(
+        listeners,
+        config.clone(),
+        |listeners| announce(listeners, &config),
+        shutdown_signal(),
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loopchat: {error:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Printed (not logged) so scripts can read the port chosen for `--port 0`, the
+/// certificate to compare and the redirect's port.
+fn announce(listeners: &loopchat::Listeners, config: &loopchat::Config) {
+    println!("loopchat listening on {}", listeners.url());
     if let Some(tls) = &listeners.tls {
         let fingerprint = tls.certificates.fingerprint();
         match tls.self_signed_made {
@@ -33,18 +48,8 @@ async fn main() -> ExitCode {
             None => tracing::info!(%fingerprint, "serving the TLS certificate"),
         }
     }
-    if let Some(redirect) = &listeners.redirect {
-        match redirect.local_addr() {
-            Ok(addr) => println!("loopchat redirecting http://{addr} to https"),
-            Err(error) => return fail(&error),
-        }
-    }
-    match loopchat::run(listeners, config, shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("loopchat: {error:#}");
-            ExitCode::FAILURE
-        }
+    if let Some((_, addr)) = &listeners.redirect {
+        println!("loopchat redirecting http://{addr} to https");
     }
 }
 

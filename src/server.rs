@@ -5,7 +5,6 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use socketioxide::{ParserConfig, SocketIo};
@@ -117,20 +116,24 @@ pub fn router(app: App) -> (Router, SocketIo) {
 /// Serves on `listeners` until `shutdown` resolves, then stops accepting, lets clips in
 /// flight finish (stored, acked and broadcast; at most `DRAIN_LIMIT`), closes the sockets,
 /// waits at most `LINGER_AFTER_CLOSE` for the HTTP requests still open, and closes the
-/// store (at most `CLOSE_LIMIT`).
+/// store (at most `CLOSE_LIMIT`). `ready` is called once the store and the state are ready, just before
+/// serving begins: the moment to announce the server.
 pub async fn run(
     listeners: Listeners,
     config: Config,
+    ready: impl FnOnce(&Listeners),
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let store = Store::open(&config.data_dir, metrics.commits.clone()).with_context(|| {
-        format!(
-            "cannot open the store in {} (another loopchat using this --data-dir?)",
+    // One line, for main to print as it is: the store's error already says its cause.
+    let store = Store::open(&config.data_dir, metrics.commits.clone()).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot open the store in {}: {error} (another loopchat using this --data-dir?)",
             config.data_dir.display()
         )
     })?;
     let app = App::new(config, store.clone(), metrics)?;
+    ready(&listeners);
     let (router, io) = router(app.clone());
 
     let stopping = CancellationToken::new();
@@ -143,17 +146,17 @@ pub async fn run(
 
     let Listeners {
         main,
+        main_addr,
         tls,
         redirect,
     } = listeners;
-    let redirector = match redirect {
-        None => None,
-        Some(listener) => Some(tokio::spawn(
-            axum::serve(listener, crate::redirect::router(main.local_addr()?.port()))
+    let redirector = redirect.map(|(listener, _)| {
+        tokio::spawn(
+            axum::serve(listener, crate::redirect::router(main_addr.port()))
                 .with_graceful_shutdown(stopping.clone().cancelled_owned())
                 .into_future(),
-        )),
-    };
+        )
+    });
     // The same service either way: TLS is only how connections arrive, and
     // `with_graceful_shutdown` stops a `TlsListener` as it stops a `TcpListener`.
     let mut serve = match tls {

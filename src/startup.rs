@@ -65,9 +65,11 @@ fn bind_hint(error: &io::Error, flag: &str) -> String {
 pub struct Listeners {
     /// `--port`: plain HTTP, or the TCP under TLS when `tls` is set.
     pub main: TcpListener,
+    /// Where `main` listens (the port chosen, for `--port 0`).
+    pub main_addr: SocketAddr,
     pub tls: Option<Tls>,
-    /// `--http-redirect-port`.
-    pub redirect: Option<TcpListener>,
+    /// `--http-redirect-port`, and where it listens.
+    pub redirect: Option<(TcpListener, SocketAddr)>,
 }
 
 /// The TLS side of the main port.
@@ -94,7 +96,7 @@ impl Listeners {
             None => None,
             Some(mode) => Some(open_tls(config, mode)?),
         };
-        let main = bind(SocketAddr::new(config.bind, config.port), "--port").await?;
+        let (main, main_addr) = bind(SocketAddr::new(config.bind, config.port), "--port").await?;
         let redirect = match config.http_redirect_port {
             None => None,
             Some(port) => {
@@ -103,15 +105,16 @@ impl Listeners {
         };
         Ok(Self {
             main,
+            main_addr,
             tls,
             redirect,
         })
     }
 
     /// The URL the server answers on, e.g. `https://0.0.0.0:8443`.
-    pub fn url(&self) -> io::Result<String> {
+    pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        Ok(format!("{scheme}://{}", self.main.local_addr()?))
+        format!("{scheme}://{}", self.main_addr)
     }
 }
 
@@ -125,7 +128,11 @@ fn open_tls(config: &Config, mode: TlsMode) -> Result<Tls, StartError> {
                 })?;
             (certificates, None)
         }
-        TlsMode::SelfSigned { names } => {
+        TlsMode::SelfSigned { mut names } => {
+            // An address of its own to listen on is one that people will type.
+            if !config.bind.is_unspecified() {
+                names.push(config.bind.to_string());
+            }
             let made = tls::self_signed::open(&config.data_dir, &names).map_err(|error| {
                 StartError::Tls {
                     error,
@@ -144,10 +151,15 @@ fn open_tls(config: &Config, mode: TlsMode) -> Result<Tls, StartError> {
     })
 }
 
-async fn bind(addr: SocketAddr, flag: &'static str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, flag, source })
+/// The listener on `addr`, and the address it got (the port chosen, for port 0).
+async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Bind { addr, flag, source };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 #[cfg(test)]

@@ -355,7 +355,7 @@ e2e('bad certificate files are refused at start, naming the file and why, withou
   }
 });
 
-e2e('a busy port and an unusable data dir are one line each, naming the address or the path', async (t, h) => {
+e2e('a busy port, an unusable data dir and one in use are one line each, naming the address or the path', async (t, h) => {
   const taken = createServer();
   await new Promise((resolveListen) => taken.listen(0, '127.0.0.1', resolveListen));
   t.after(() => taken.close());
@@ -371,4 +371,10 @@ e2e('a busy port and an unusable data dir are one line each, naming the address 
   const dataDir = join(file, 'data');
   const unusable = assertOneLineRefusal(await runToExit(['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir]));
   assert.equal(unusable, `loopchat: cannot use the data dir ${dataDir}: not a directory (check --data-dir)`);
+
+  // A data dir another server holds: refused before anything is announced.
+  const running = await h.server();
+  const inUse = assertOneLineRefusal(await runToExit(['--bind', '127.0.0.1', '--port', '0', '--data-dir', running.dataDir]));
+  assert.ok(inUse.startsWith(`loopchat: cannot open the store in ${running.dataDir}: `), inUse);
+  assert.match(inUse, /another loopchat using this --data-dir\?\)$/);
 });
