@@ -132,3 +132,96 @@ async fn wait_after_accept_error(error: io::Error) {
     tracing::error!(%error, "accept error");
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use axum::serve::Listener as _;
+    use rustls::pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::tls::Certificates;
+
+    /// A listener on a free loopback port with a fresh certificate for localhost, and a
+    /// client configuration that trusts that certificate alone.
+    async fn listener(dir: &Path) -> (TlsListener, Arc<rustls::ClientConfig>) {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, pair.cert.pem()).unwrap();
+        std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+        let certificates = Arc::new(Certificates::open(&cert, &key).unwrap());
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TlsListener::new(tcp, certificates.server_config()).unwrap();
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pair.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (listener, Arc::new(client))
+    }
+
+    #[tokio::test]
+    async fn a_client_is_accepted_while_others_sit_in_their_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut listener, client) = listener(dir.path()).await;
+        let addr = listener.local_addr().unwrap();
+        // Connected, and never a byte of handshake: each holds a handshake task open.
+        let mut silent = Vec::new();
+        for _ in 0..3 {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+
+        let connecting = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(client)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            tls.write_all(b"ping").await.unwrap();
+            let mut answer = [0; 4];
+            tls.read_exact(&mut answer).await.unwrap();
+            answer
+        });
+        // Handshakes done one after another would first wait out each silent one
+        // (`HANDSHAKE_TIMEOUT` apiece), longer than this wait.
+        let (mut accepted, peer) = tokio::time::timeout(HANDSHAKE_TIMEOUT, listener.accept())
+            .await
+            .expect("the client is accepted while the silent sockets wait");
+        let mut request = [0; 4];
+        accepted.read_exact(&mut request).await.unwrap();
+        accepted.write_all(b"pong").await.unwrap();
+
+        assert_eq!(&request, b"ping");
+        assert_eq!(&connecting.await.unwrap(), b"pong");
+        assert!(peer.ip().is_loopback());
+        drop(silent);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_listener_closes_the_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let (listener, _) = listener(dir.path()).await;
+        let addr = listener.local_addr().unwrap();
+
+        drop(listener);
+
+        // The abort takes effect at the accept loop's next poll; until then the port may
+        // still take a connection, after it refuses them.
+        let mut refused = false;
+        for _ in 0..1000 {
+            if TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(refused, "the port still accepts connections");
+    }
+}

@@ -70,7 +70,7 @@ pub enum TlsError {
 
 /// The crypto every TLS connection uses: ring, chosen explicitly so that nothing depends
 /// on a process-wide default being installed.
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
