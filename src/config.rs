@@ -73,7 +73,9 @@ pub struct Config {
         long = "tls-name",
         env = "TLS_NAME",
         value_delimiter = ',',
-        requires = "tls_self_signed"
+        requires = "tls_self_signed",
+        value_parser = parse_tls_name,
+        value_name = "NAME"
     )]
     pub tls_names: Vec<String>,
 
@@ -141,6 +143,16 @@ impl Config {
             _ => None,
         }
     }
+}
+
+/// A name a certificate can be for: a DNS name or an IP address, nothing else (no
+/// wildcard, no port, no URL), so that a typo is refused at start instead of making a
+/// certificate nobody can use.
+fn parse_tls_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    rustls::pki_types::ServerName::try_from(name)
+        .map(|_| name.to_owned())
+        .map_err(|_| "not a host name or an IP address".into())
 }
 
 /// A zero period would make the sweep spin, so it is refused at start-up.
@@ -213,6 +225,26 @@ mod tests {
         ];
         assert!(Config::try_parse_from(both).is_err());
         assert!(Config::try_parse_from(["loopchat", "--tls-name", "chat.lan"]).is_err());
+    }
+
+    #[test]
+    fn a_tls_name_must_be_a_host_name_or_an_address() {
+        for bad in [
+            "https://chat.lan",
+            "chat.lan:8443",
+            "two words",
+            "*.lan",
+            "",
+        ] {
+            let parsed =
+                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", bad]);
+            assert!(parsed.is_err(), "{bad:?}");
+        }
+        for good in ["chat.lan", "192.168.1.5", "fe80::1", "my-pc"] {
+            let parsed =
+                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", good]);
+            assert!(parsed.is_ok(), "{good:?}");
+        }
     }
 
     #[test]

@@ -70,11 +70,13 @@ pub fn names(extra: &[String]) -> Vec<String> {
     names
 }
 
-/// This machine's name as the kernel knows it, if it can be read.
+/// This machine's name as the kernel knows it, if it can be read and a certificate can be
+/// for it.
 fn host_name() -> Option<String> {
     let text = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = text.trim();
-    (!name.is_empty() && name != "localhost").then(|| name.to_owned())
+    let usable = name != "localhost" && ServerName::try_from(name).is_ok();
+    usable.then(|| name.to_owned())
 }
 
 /// The names in `names` that the certificate `leaf` is not valid for.
