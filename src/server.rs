@@ -116,8 +116,8 @@ pub fn router(app: App) -> (Router, SocketIo) {
 /// Serves on `listeners` until `shutdown` resolves, then stops accepting, lets clips in
 /// flight finish (stored, acked and broadcast; at most `DRAIN_LIMIT`), closes the sockets,
 /// waits at most `LINGER_AFTER_CLOSE` for the HTTP requests still open, and closes the
-/// store (at most `CLOSE_LIMIT`). `ready` is called once the store and the state are ready, just before
-/// serving begins: the moment to announce the server.
+/// store (at most `CLOSE_LIMIT`). `ready` is called once the store and the state are
+/// ready, just before serving begins: the moment to announce the server.
 pub async fn run(
     listeners: Listeners,
     config: Config,
