@@ -162,7 +162,7 @@ for (const transport of ['websocket', 'polling']) {
     const broadcast = once(bob.socket, 'message');
     const clip = await sendGoodClip(alice.socket, { id: 'tls-1', message: 'over tls', frames: FRAMES.slice(0, 3) });
     assert.equal((await broadcast).key, clip.key, 'bob gets the clip');
-    assert.deepEqual(clip.author, alice.welcome.you);
+    assert.deepEqual(clip.author, { id: alice.welcome.you.id, name: 'alice' });
 
     const gif = await httpsGet(`${server.url}${clip.clip}`);
     assert.equal(gif.status, 200);
