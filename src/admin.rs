@@ -20,12 +20,12 @@ use socketioxide::SocketIo;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::clip::now_ms;
 use crate::config::Secret;
 use crate::http::canonical_key;
 use crate::identity::UserId;
 use crate::moderation::Ban;
-use crate::server::App;
 use crate::store::StoreError;
 
 /// The longest ban: a year.

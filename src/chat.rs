@@ -11,6 +11,7 @@ use serde_json::json;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::clip::{Author, Clip, now_ms};
 use crate::encode_queue::Slot;
 use crate::error::{ClipError, ErrorBody};
@@ -19,7 +20,6 @@ use crate::names::display_name;
 use crate::presence::Online;
 use crate::rate_limit::MessageLimit;
 use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
-use crate::server::App;
 
 /// The handshake's `auth` object. No `Debug`: the token must never reach a log line.
 #[derive(Deserialize)]

@@ -9,8 +9,8 @@ use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::clip::{Clip, now_ms};
-use crate::server::App;
 
 /// What a page may load: only the server's own scripts, styles, images, media and sockets
 /// (SPEC §11), plus the camera's `blob:`/`mediastream:` and the `data:` identicons; no

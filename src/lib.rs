@@ -6,7 +6,8 @@
 //!
 //! - [`config`]: the command-line flags and their environment fallbacks.
 //! - [`startup`]: what is taken before serving (ports, data dir, certificate) and its errors.
-//! - [`server`]: wiring — shared state, the router with Socket.IO mounted, shutdown.
+//! - [`app`]: the state every handler shares.
+//! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, shutdown.
 //! - [`tls`]: HTTPS — the certificate, reloaded on SIGHUP, and the TLS listener.
 //! - [`redirect`]: the plain-HTTP listener that redirects to HTTPS.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
@@ -31,6 +32,7 @@
 //! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
 pub mod admin;
+pub mod app;
 pub mod chat;
 pub mod clip;
 pub mod config;

@@ -25,10 +25,10 @@ use serde_json::json;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 
+use crate::app::App;
 use crate::clip::{Author, now_ms};
 use crate::identity::UserId;
 use crate::jpeg;
-use crate::server::App;
 
 /// The Socket.IO room every participant joins.
 const ROOM: &str = "live";

@@ -1,8 +1,7 @@
-//! Wiring: the shared state, the axum router with Socket.IO mounted on it, the
-//! background tasks, and graceful shutdown.
+//! Wiring: the axum router with Socket.IO mounted on it, the listeners, the background
+//! tasks, and graceful shutdown. The state the handlers share is [`crate::app::App`].
 
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,14 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::clip::now_ms;
+use crate::app::App;
 use crate::config::Config;
-use crate::encode_queue::EncodeQueue;
-use crate::identity::Identities;
-use crate::live::LiveRoom;
 use crate::metrics::Metrics;
-use crate::moderation::Bans;
-use crate::presence::Presence;
 use crate::request::MAX_MESSAGE_BYTES;
 use crate::startup::Listeners;
 use crate::store::Store;
@@ -50,38 +44,6 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// Browsers ignore it over a certificate they had to be told to accept (RFC 6797 §8.1),
 /// so a self-signed LAN set-up does not pin anything.
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct App {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub encoder: EncodeQueue,
-    pub metrics: Metrics,
-    pub presence: Presence,
-    pub live: LiveRoom,
-    pub identities: Identities,
-    pub bans: Bans,
-}
-
-impl App {
-    /// The state for `config`, with the id secret and the bans in force read from the data
-    /// dir and `store`.
-    pub fn new(config: Config, store: Store, metrics: Metrics) -> anyhow::Result<Self> {
-        let identities = Identities::load(config.id_secret.as_ref(), &config.data_dir)?;
-        let bans = Bans::new(store.bans()?, now_ms());
-        Ok(Self {
-            encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
-            presence: Presence::new(metrics.connections.clone()),
-            config: Arc::new(config),
-            store,
-            metrics,
-            live: LiveRoom::default(),
-            identities,
-            bans,
-        })
-    }
-}
 
 /// The whole HTTP + Socket.IO service for `app`.
 pub fn router(app: App) -> (Router, SocketIo) {
