@@ -141,7 +141,10 @@ async fn report(
         code,
         message: message.to_owned(),
     };
-    let limit = socket.extensions.get::<ReportLimit>().unwrap_or_default();
+    let limit = socket
+        .extensions
+        .get::<ReportLimit>()
+        .ok_or_else(|| ClipError::Internal.body())?;
     if !limit.0.try_take() {
         return Err(ClipError::RateLimited.body());
     }
