@@ -291,6 +291,19 @@ export async function eventually(fn, what, ms = WAIT_MS, every = 50) {
 }
 
 /**
+ * Waits until `count` clips were admitted and some of them are still in flight, so that a
+ * stop right after catches clips halfway. `readMetrics` resolves to /metrics' text (over
+ * plain HTTP or TLS).
+ */
+export async function untilSomeInFlight(readMetrics, count) {
+  await eventually(async () => {
+    const metrics = await readMetrics();
+    const inFlight = metricValue(metrics, 'loopchat_clips_in_flight');
+    return inFlight > 0 && inFlight + metricValue(metrics, 'loopchat_clips_accepted_total') === count;
+  }, `all ${count} clips admitted, some still in flight`, WAIT_MS, 5);
+}
+
+/**
  * Emits `message` with an ack callback and also waits for the matching `messageack` or
  * `messageerror` event. Resolves with `{ reply, event, eventName }`.
  */

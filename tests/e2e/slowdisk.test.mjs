@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  e2e, sendGoodClip, loadFrames, fetchGif, clipsStored, eventually, metricsText, metricValue,
-  WAIT_MS,
+  e2e, sendGoodClip, loadFrames, fetchGif, clipsStored, metricsText, metricValue,
+  untilSomeInFlight,
 } from './helpers.mjs';
 import { slowDiskEnv, slowFsyncLibrary } from '../../tools/slow-fsync.mjs';
 
@@ -66,11 +66,7 @@ e2e('on a slow disk a stop answers every clip in flight, and they are there afte
   const replies = senders.flatMap((sender, s) => [0, 1, 2, 3, 4].map((i) =>
     sender.socket.timeout(60_000).emitWithAck('message', { id: `${s}-${i}`, message: `${i}`, frames: FRAMES.slice(i, i + 3) })));
   // The stop comes once all ten are admitted and some still wait for the disk.
-  await eventually(async () => {
-    const metrics = await metricsText(first.url);
-    const inFlight = metricValue(metrics, 'loopchat_clips_in_flight');
-    return inFlight > 0 && inFlight + metricValue(metrics, 'loopchat_clips_accepted_total') === 10;
-  }, 'all ten clips admitted, some still in flight', WAIT_MS, 5);
+  await untilSomeInFlight(() => metricsText(first.url), 10);
   const exit = await first.stop();
   assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
 

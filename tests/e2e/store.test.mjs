@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   e2e, once, sendGoodClip, loadFrames, fetchGif, clipsStored, replayKeys, eventually, assertGif,
-  metricsText, metricValue, WAIT_MS,
+  metricsText, metricValue, untilSomeInFlight, WAIT_MS,
 } from './helpers.mjs';
 import { diskBytes } from '../../tools/disk.mjs';
 
@@ -125,11 +125,7 @@ e2e('a stop answers every clip in flight, and the acked ones are there after a r
   for (let i = 0; i < 5; i += 1) {
     replies.push(a.socket.timeout(WAIT_MS).emitWithAck('message', { id: `inflight-${i}`, message: `${i}`, frames: LARGE_FRAMES }));
   }
-  await eventually(async () => {
-    const metrics = await metricsText(first.url);
-    const inFlight = metricValue(metrics, 'loopchat_clips_in_flight');
-    return inFlight > 0 && inFlight + metricValue(metrics, 'loopchat_clips_accepted_total') === 5;
-  }, 'all five clips admitted, some still in flight', WAIT_MS, 5);
+  await untilSomeInFlight(() => metricsText(first.url), 5);
   const exit = await first.stop();
   assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
 

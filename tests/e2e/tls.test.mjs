@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { after } from 'node:test';
 import {
-  SERVER_BIN, WAIT_MS, decodeGif, e2e, eventually, loadFrames, metricValue, once, sendGoodClip,
+  SERVER_BIN, WAIT_MS, decodeGif, e2e, eventually, loadFrames, once, sendGoodClip,
+  untilSomeInFlight,
 } from './helpers.mjs';
 
 const FRAMES = loadFrames();
@@ -316,11 +317,7 @@ e2e('a stop over TLS still answers every clip in flight', async (t, h) => {
   for (let i = 0; i < 5; i += 1) {
     replies.push(client.socket.timeout(WAIT_MS).emitWithAck('message', { id: `inflight-${i}`, message: `${i}`, frames: LARGE_FRAMES }));
   }
-  await eventually(async () => {
-    const metrics = (await httpsGet(`${server.url}/metrics`)).body.toString('utf8');
-    const inFlight = metricValue(metrics, 'loopchat_clips_in_flight');
-    return inFlight > 0 && inFlight + metricValue(metrics, 'loopchat_clips_accepted_total') === 5;
-  }, 'all five clips admitted, some still in flight', WAIT_MS, 5);
+  await untilSomeInFlight(async () => (await httpsGet(`${server.url}/metrics`)).body.toString('utf8'), 5);
 
   const exit = await server.stop();
 
