@@ -38,7 +38,7 @@ struct Welcome<'a> {
 
 #[derive(Serialize)]
 struct You<'a> {
-    id: &'a str,
+    id: &'a UserId,
     name: &'a str,
     /// This connection's socket id, what the live room addresses.
     conn: String,
@@ -73,12 +73,11 @@ pub(crate) async fn on_connect(
     let user = app.identities.user_id(token.as_deref());
     drop(token);
     let me = Author {
-        id: user.to_string(),
+        id: user,
         name: display_name(requested.as_deref()),
     };
-    let online = app.presence.connected(&user, &me.name);
+    let online = app.presence.connected(&me.id, &me.name);
     socket.extensions.insert(me.clone());
-    socket.extensions.insert(user);
     socket.extensions.insert(MessageLimit::new());
     socket.extensions.insert(ReportLimit::default());
 
@@ -109,8 +108,8 @@ pub(crate) async fn on_connect(
 }
 
 async fn on_disconnect(socket: SocketRef, State(app): State<App>) {
-    if let Some(user) = socket.extensions.get::<UserId>() {
-        app.presence.disconnected(&user);
+    if let Some(me) = socket.extensions.get::<Author>() {
+        app.presence.disconnected(&me.id);
     }
     crate::live::leave(&socket, &app).await;
 }
@@ -148,15 +147,15 @@ async fn report(
     if !limit.0.try_take() {
         return Err(ClipError::RateLimited.body());
     }
-    let user = socket
+    let me = socket
         .extensions
-        .get::<UserId>()
+        .get::<Author>()
         .ok_or_else(|| ClipError::Internal.body())?;
     let key = request
         .ok()
         .and_then(|request| crate::http::canonical_key(&request.key))
         .ok_or_else(|| refusal("invalid_payload", "a report is `{ key }` with a clip's key"))?;
-    match app.store.report(key, user, now_ms()).await {
+    match app.store.report(key, me.id, now_ms()).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(refusal(
             "not_found",
@@ -235,11 +234,11 @@ async fn publish(
     if !limit.try_take() {
         return Err(ClipError::RateLimited);
     }
-    let user = socket
+    let author = socket
         .extensions
-        .get::<UserId>()
+        .get::<Author>()
         .ok_or(ClipError::Internal)?;
-    if let Some(ban) = app.bans.of(&user, now_ms()) {
+    if let Some(ban) = app.bans.of(&author.id, now_ms()) {
         return Err(ClipError::Banned {
             until_ms: ban.until,
         });
@@ -255,10 +254,6 @@ async fn publish(
     let slot = app.encoder.reserve()?;
     let gif = slot.encode(draft.frames).await?;
 
-    let author = socket
-        .extensions
-        .get::<Author>()
-        .ok_or(ClipError::Internal)?;
     let key = Uuid::now_v7();
     let created_at = now_ms();
     let ttl_ms = u64::try_from(app.config.clip_ttl.as_millis()).unwrap_or(u64::MAX);

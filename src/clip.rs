@@ -3,10 +3,13 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Who sent a clip. The id is server-issued, so nobody can post as someone else.
+use crate::identity::UserId;
+
+/// Who sent a clip, and who a socket is. The id is the user id the server derived from the
+/// browser's token (SPEC §10), so nobody can post as someone else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
 }
 

@@ -252,15 +252,12 @@ pub fn register(socket: &SocketRef) {
 }
 
 async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
-    let (Some(author), Some(user)) = (
-        socket.extensions.get::<Author>(),
-        socket.extensions.get::<UserId>(),
-    ) else {
+    let Some(author) = socket.extensions.get::<Author>() else {
         return;
     };
     let me = Member {
         id: socket.id.to_string(),
-        user,
+        user: author.id,
         name: author.name,
     };
     // Into the broadcast room first: whoever joins the live room after us then announces
@@ -290,8 +287,8 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
 async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): TryData<Bytes>) {
     let banned = socket
         .extensions
-        .get::<UserId>()
-        .is_some_and(|user| app.bans.of(&user, now_ms()).is_some());
+        .get::<Author>()
+        .is_some_and(|author| app.bans.of(&author.id, now_ms()).is_some());
     let accepted = frame.map_err(|_| Dropped::NotJpeg).and_then(|frame| {
         if banned {
             return Err(Dropped::Banned);

@@ -45,7 +45,7 @@ mod tests {
             key,
             id: None,
             author: Author {
-                id: "a".into(),
+                id: crate::identity::UserId::parse("aaaaaaaaaaaaaaaaaaaa").unwrap(),
                 name: "b".into(),
             },
             message: String::new(),

@@ -192,7 +192,7 @@ impl Store {
             let mut keys = Vec::new();
             for entry in parts.clips.iter().values() {
                 let clip: Clip = serde_json::from_slice(&entry?)?;
-                if clip.author.id == user.as_str() && !clip.is_expired(now_ms) {
+                if clip.author.id == user && !clip.is_expired(now_ms) {
                     keys.push(clip.key);
                 }
             }
@@ -410,7 +410,7 @@ mod tests {
             key,
             id: None,
             author: Author {
-                id: "a".into(),
+                id: UserId::parse("amberotteramberotter").unwrap(),
                 name: "amber-otter".into(),
             },
             message: "hi".into(),
@@ -679,9 +679,9 @@ mod tests {
     async fn clips_by_lists_one_authors_unexpired_clips() {
         let (_dir, store) = open();
         let mut theirs = clip(1_000, 10_000);
-        theirs.author.id = user('t').to_string();
+        theirs.author.id = user('t');
         let mut old = clip(1_000, 100);
-        old.author.id = user('t').to_string();
+        old.author.id = user('t');
         let someone_else = clip(1_000, 10_000);
         for stored in [&theirs, &old, &someone_else] {
             store.insert(stored, b"GIF").await.unwrap();
