@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 
@@ -244,14 +245,14 @@ impl ReportedDrops {
 }
 
 /// Listens for the live-room events of a newly connected socket.
-pub fn register(socket: &SocketRef) {
+pub fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.extensions.insert(ReportedDrops::default());
-    socket.on("live:join", on_join);
-    socket.on("live:frame", on_frame);
-    socket.on("live:leave", on_leave);
+    socket.on("live:join", on_join::<A>);
+    socket.on("live:frame", on_frame::<A>);
+    socket.on("live:leave", on_leave::<A>);
 }
 
-async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
+async fn on_join<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: AckSender<A>) {
     let Some(author) = socket.extensions.get::<Author>() else {
         return;
     };
@@ -284,7 +285,11 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
     }
 }
 
-async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): TryData<Bytes>) {
+async fn on_frame<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<App>,
+    TryData(frame): TryData<Bytes>,
+) {
     let banned = socket
         .extensions
         .get::<Author>()
@@ -323,7 +328,7 @@ async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): Try
 
 /// Acked once the socket is out of the room, so a client can join again right after
 /// without racing its own leave (socketioxide handles each event in its own task).
-async fn on_leave(socket: SocketRef, State(app): State<App>, ack: AckSender) {
+async fn on_leave<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: AckSender<A>) {
     leave(&socket, &app).await;
     if let Err(error) = ack.send(&json!({ "ok": true })) {
         tracing::debug!(%error, socket = %socket.id, "could not ack live:leave");
@@ -331,7 +336,7 @@ async fn on_leave(socket: SocketRef, State(app): State<App>, ack: AckSender) {
 }
 
 /// Takes a socket out of the room, on `live:leave` or disconnect, and tells the others.
-pub async fn leave(socket: &SocketRef, app: &App) {
+pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
     if !app.live.leave(socket.id) {
         return;
     }
