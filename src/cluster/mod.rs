@@ -4,6 +4,7 @@
 //!   pub/sub of [`driver`];
 //! - the clips live in Redis ([`crate::store::RedisStore`]);
 //! - presence is summed from every node's own tally ([`presence`]);
+//! - the live room's participants and latest frames are shared for newcomers ([`live`]);
 //! - bans reach every node through a pub/sub channel of their own ([`follow_bans`]);
 //! - the id secret is made once for the whole cluster (`SET NX`).
 //!
@@ -12,6 +13,7 @@
 //! handlers, `/healthz` answers 503, and the connection comes back by itself.
 
 pub mod driver;
+pub mod live;
 pub mod presence;
 
 use std::sync::Arc;
@@ -250,12 +252,14 @@ impl Cluster {
         let setting = |name: &'static str| {
             let mut connection = self.store_connection.clone();
             async move {
-                let answer: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
-                    .arg("GET")
-                    .arg(name)
-                    .query_async(&mut connection)
-                    .await;
-                answer.ok().and_then(|pair| pair.into_iter().nth(1))
+                // A map in RESP3, a flat [name, value] array in RESP2: a HashMap takes both.
+                let answer: redis::RedisResult<std::collections::HashMap<String, String>> =
+                    redis::cmd("CONFIG")
+                        .arg("GET")
+                        .arg(name)
+                        .query_async(&mut connection)
+                        .await;
+                answer.ok().and_then(|mut settings| settings.remove(name))
             }
         };
         let (appendonly, appendfsync) = (setting("appendonly").await, setting("appendfsync").await);

@@ -60,6 +60,20 @@ pub async fn exchange(cluster: &Cluster, mine: &NodeTally) -> RedisResult<Vec<No
         .collect())
 }
 
+/// The nodes that refreshed their tally within [`NODE_TIMEOUT_MS`].
+pub async fn live_nodes(
+    connection: &mut redis::aio::ConnectionManager,
+) -> RedisResult<Vec<String>> {
+    let since = now_ms().saturating_sub(NODE_TIMEOUT_MS);
+    redis::cmd("ZRANGE")
+        .arg(NODES)
+        .arg(since)
+        .arg("+inf")
+        .arg("BYSCORE")
+        .query_async(connection)
+        .await
+}
+
 /// Takes this node out at once on a clean stop, instead of after [`NODE_TIMEOUT_MS`].
 pub async fn leave(cluster: &Cluster) {
     let mut connection = cluster.connection.clone();
