@@ -77,7 +77,7 @@ pub(crate) async fn on_connect<A: Adapter>(
         id: user,
         name: display_name(requested.as_deref()),
     };
-    let online = app.presence.connected(&me.id, &me.name);
+    app.presence.connected(&me.id, &me.name);
     socket.extensions.insert(me.clone());
     socket.extensions.insert(MessageLimit::new());
     socket.extensions.insert(ReportLimit::default());
@@ -86,6 +86,17 @@ pub(crate) async fn on_connect<A: Adapter>(
     socket.on("report", on_report::<A>);
     socket.on_disconnect(on_disconnect::<A>);
     crate::live::register(&socket);
+
+    // After the handlers are in place (events that arrive while this awaits are not lost):
+    // the other nodes' tallies as they are now, not as of the last second's swap, so that
+    // a newcomer's count is right from its first event.
+    if let Some(cluster) = &app.cluster {
+        match crate::cluster::presence::others(cluster).await {
+            Ok(others) => app.presence.set_others(others),
+            Err(error) => tracing::debug!(%error, "the other nodes' presence is unknown"),
+        }
+    }
+    let online = app.presence.online();
 
     let replay = app
         .store

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::clip::{Clip, now_ms};
+use crate::store::StoreError;
 
 /// What a page may load: only the server's own scripts, styles, images, media and sockets
 /// (SPEC §11), plus the camera's `blob:`/`mediastream:` and the `data:` identicons; no
@@ -41,13 +42,31 @@ pub fn routes() -> Router<App> {
 /// An HTTP failure: the client learns the status, the log learns the cause.
 pub enum HttpError {
     NotFound,
+    /// The store cannot be reached just now (a cluster's Redis is down): try again.
+    Unavailable,
     Internal(String),
+}
+
+impl HttpError {
+    fn store(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable
+        } else {
+            Self::Internal(error.to_string())
+        }
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the clip store cannot be reached just now; try again",
+            )
+                .into_response(),
             Self::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
@@ -70,7 +89,16 @@ struct ChatPage {
 }
 
 async fn chat_page(State(app): State<App>) -> Result<Html<String>, HttpError> {
-    let clips = app.store.recent(app.config.replay, now_ms()).await?;
+    let clips = match app.store.recent(app.config.replay, now_ms()).await {
+        Ok(clips) => clips,
+        // The page is still worth having: it can record, and its socket gets the replay
+        // once the store is back.
+        Err(error) if error.is_unavailable() => {
+            tracing::warn!(%error, "the chat page is served without the recent clips");
+            Vec::new()
+        }
+        Err(error) => return Err(HttpError::store(error)),
+    };
     Ok(Html(ChatPage { clips }.render()?))
 }
 
@@ -95,7 +123,12 @@ async fn clip_gif(
         .and_then(canonical_key)
         .ok_or(HttpError::NotFound)?;
     let now = now_ms();
-    let (clip, gif) = app.store.gif(key, now).await?.ok_or(HttpError::NotFound)?;
+    let (clip, gif) = app
+        .store
+        .gif(key, now)
+        .await
+        .map_err(HttpError::store)?
+        .ok_or(HttpError::NotFound)?;
 
     // A key names one GIF forever, so the key is a strong validator.
     let etag = format!("\"{key}\"");

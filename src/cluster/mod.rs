@@ -46,6 +46,8 @@ const BANS_CHANNEL: &str = "loopchat:bans-changed";
 /// Redis was away.
 const BANS_REFRESH: Duration = Duration::from_secs(5);
 const ID_SECRET_KEY: &str = "loopchat:id-secret";
+/// What the heartbeat reads (it need not exist).
+const HEARTBEAT_KEY: &str = "loopchat:heartbeat";
 
 /// Whether one Redis connection answered its last heartbeat; clones share it.
 #[derive(Clone)]
@@ -85,8 +87,8 @@ impl Health {
         }
     }
 
-    /// Pings `connection` every [`HEARTBEAT`] until `stop`. Besides keeping the flag, the
-    /// ping is what makes an idle connection notice that Redis is back and reconnect.
+    /// Reads from `connection` every [`HEARTBEAT`] until `stop`. Besides keeping the flag,
+    /// the read is what makes an idle connection notice that Redis is back and reconnect.
     async fn watch(
         self,
         mut connection: ConnectionManager,
@@ -94,11 +96,15 @@ impl Health {
         stop: CancellationToken,
     ) {
         loop {
-            let command = redis::cmd("PING");
-            let ping = command.query_async::<()>(&mut connection);
+            // A read rather than PING: a restarting Redis answers PING while it still
+            // refuses every read and write with LOADING, and it is not back until it takes
+            // those.
+            let mut command = redis::cmd("EXISTS");
+            command.arg(HEARTBEAT_KEY);
+            let ping = command.query_async::<bool>(&mut connection);
             let answered = tokio::select! {
                 () = stop.cancelled() => return,
-                answer = tokio::time::timeout(RESPONSE_TIMEOUT, ping) => matches!(answer, Ok(Ok(()))),
+                answer = tokio::time::timeout(RESPONSE_TIMEOUT, ping) => matches!(answer, Ok(Ok(_))),
             };
             self.set(answered, what);
             tokio::select! {

@@ -41,6 +41,22 @@ pub async fn exchange(cluster: &Cluster, mine: &NodeTally) -> RedisResult<Vec<No
     cluster
         .nodes
         .set(i64::try_from(nodes.len()).unwrap_or(i64::MAX));
+    tallies_of(&mut connection, cluster, &nodes).await
+}
+
+/// The other live nodes' tallies as they last wrote them, without writing this node's:
+/// what a newcomer's `welcome` counts.
+pub async fn others(cluster: &Cluster) -> RedisResult<Vec<NodeTally>> {
+    let mut connection = cluster.connection.clone();
+    let nodes = live_nodes(&mut connection).await?;
+    tallies_of(&mut connection, cluster, &nodes).await
+}
+
+async fn tallies_of(
+    connection: &mut redis::aio::ConnectionManager,
+    cluster: &Cluster,
+    nodes: &[String],
+) -> RedisResult<Vec<NodeTally>> {
     let others: Vec<String> = nodes
         .iter()
         .filter(|node| **node != *cluster.node)
@@ -51,7 +67,7 @@ pub async fn exchange(cluster: &Cluster, mine: &NodeTally) -> RedisResult<Vec<No
     }
     let tallies: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
         .arg(&others)
-        .query_async(&mut connection)
+        .query_async(connection)
         .await?;
     Ok(tallies
         .into_iter()

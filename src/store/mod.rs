@@ -64,6 +64,8 @@ impl From<redis::RedisError> for StoreError {
             || error.is_connection_dropped()
             || error.is_connection_refusal()
             || error.is_unrecoverable_error()
+            // A Redis restarting answers LOADING until it has read its AOF back.
+            || matches!(error.retry_method(), redis::RetryMethod::WaitAndRetry)
         {
             Self::Unavailable(error.to_string())
         } else {
