@@ -347,8 +347,8 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
   // At least half, not nearly all: frames are volatile, and on a saturated machine (this
   // suite beside other work on 2 cores) the healthy viewer's own writes lag, so a newer
   // frame replaces one not yet written — by design. What this guards is that the stalled
-  // viewer does not starve the healthy one; it got 100 % on an idle machine and 50 % at a
-  // load average of 6.
+  // viewer does not starve the healthy one; it passed 90 % in every idle run, and got 5 of
+  // 10 from one streamer at a load average of 6.
   for (const [s, p] of perStreamer.entries()) {
     assert.ok(p.got >= Math.floor(0.5 * p.sent), `streamer-${s}: the healthy viewer got ${p.got} of ${p.sent} frames (≥ 50 %)`);
     assert.ok(p.sizes.every((size) => size === LIVE_FRAME_BYTES), `streamer-${s}: frames arrive whole`);
