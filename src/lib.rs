@@ -22,6 +22,7 @@
 //!   checked on every read; reports and bans are kept there too.
 //! - [`sweep`]: the background task that deletes expired clips.
 //! - [`live`]: the live room — who is in it, their latest frames, the relay.
+//! - [`ice`]: the STUN/TURN servers call pages are given, with TURN credentials.
 //! - [`jpeg`]: reading a JPEG's size from its headers.
 //! - [`presence`]: who is here (count and people) and its coalesced broadcast.
 //! - [`rate_limit`]: the per-socket token bucket for `message`.
@@ -42,6 +43,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ice;
 pub mod identity;
 pub mod jpeg;
 pub mod live;
