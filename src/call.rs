@@ -432,6 +432,13 @@ async fn join<A: Adapter>(
     {
         tracing::warn!(%error, "announcing a call participant failed");
     }
+    // A socket that disconnected while joining may have had its disconnect handler run
+    // before this join put it in the call (each runs in a task of its own): take it out
+    // again, as that handler would have. A disconnect marks the socket before its handler
+    // runs, so one of the two always sees the other.
+    if !socket.connected() {
+        leave(socket, app).await;
+    }
     let ice_servers = app.ice.for_user(&me.user, unix_now());
     Ok(json!({ "ok": true, "you": me, "peers": joined.peers, "ice_servers": ice_servers }))
 }
