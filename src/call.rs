@@ -306,7 +306,9 @@ type Accepted = (Sid, Map<String, Value>);
 /// One socket's signalling, kept in its extensions. Cloning shares it.
 #[derive(Clone, Default)]
 struct Signalling {
+    /// Every attempt takes a token, so a flood of garbage is limited like one of signals.
     limit: SignalLimit,
+    /// So that a flood of one kind of bad signal costs one `call:error`, not one each.
     reported: ReportedRefusals,
     /// Accepted signals in the order they came, waiting to be relayed.
     outbox: Arc<Mutex<VecDeque<Accepted>>>,
