@@ -1,13 +1,15 @@
 //! The state every handler shares, in a module of its own so that dependencies point one
-//! way: the handlers (`chat`, `live`, `http`, `admin`) use it, and [`crate::server`] wires
+//! way: the handlers (`chat`, `live`, `call`, `http`, `admin`) use it, and [`crate::server`] wires
 //! them together.
 
 use std::sync::Arc;
 
+use crate::call::CallRooms;
 use crate::clip::now_ms;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::encode_queue::EncodeQueue;
+use crate::ice::IceServers;
 use crate::identity::Identities;
 use crate::live::LiveRoom;
 use crate::metrics::Metrics;
@@ -25,8 +27,11 @@ pub struct App {
     pub metrics: Metrics,
     pub presence: Presence,
     pub live: LiveRoom,
+    pub calls: CallRooms,
+    /// What call pages are given to find each other through NATs and firewalls.
+    pub ice: IceServers,
     pub identities: Identities,
-    /// The bans in force, checked on every clip and live frame.
+    /// The bans in force, checked on every clip, live frame and call join.
     pub bans: Bans,
     /// The other nodes, in cluster mode (SPEC §8).
     pub cluster: Option<Cluster>,
@@ -34,7 +39,8 @@ pub struct App {
 
 impl App {
     /// The state for `config`, with the id secret (from the flag, the cluster or the data
-    /// dir) and the bans in force read from `store`.
+    /// dir) and the bans in force read from `store`. Refuses TURN servers without
+    /// `--turn-secret`.
     pub async fn new(
         config: Config,
         store: Store,
@@ -46,6 +52,8 @@ impl App {
             (configured, _) => Identities::load(configured.as_ref(), &config.data_dir)?,
         };
         let bans = Bans::new(store.bans().await?, now_ms());
+        let ice = IceServers::new(&config.ice_servers, config.turn_secret.as_ref())?;
+        let calls = CallRooms::new(config.call_max);
         Ok(Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
             presence: Presence::new(metrics.connections.clone()),
@@ -53,6 +61,8 @@ impl App {
             store,
             metrics,
             live: LiveRoom::default(),
+            calls,
+            ice,
             identities,
             bans,
             cluster,

@@ -86,6 +86,7 @@ pub(crate) async fn on_connect<A: Adapter>(
     socket.on("report", on_report::<A>);
     socket.on_disconnect(on_disconnect::<A>);
     crate::live::register(&socket);
+    crate::call::register(&socket);
 
     // After the handlers are in place (events that arrive while this awaits are not lost):
     // the other nodes' tallies as they are now, not as of the last second's swap, so that
@@ -124,6 +125,7 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, State(app): State<App>)
         app.presence.disconnected(&me.id);
     }
     crate::live::leave(&socket, &app).await;
+    crate::call::leave(&socket, &app).await;
 }
 
 /// `report { key }`: flags a clip for the moderators, once per user (SPEC §10).

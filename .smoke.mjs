@@ -1,0 +1,18 @@
+import { io } from 'socket.io-client';
+import { readFileSync } from 'node:fs';
+const [a, b] = [process.argv[2], process.argv[3]];
+const frame = readFileSync('tests/fixtures/clip-synth/f-1.jpg');
+const sa = io(a, { transports: ['websocket'] }), sb = io(b, { transports: ['websocket'] });
+const got = [];
+sb.on('message', (m) => got.push(['b', m.key]));
+sa.on('message', (m) => got.push(['a-other', m.key]));
+await new Promise((r) => sb.on('welcome', r));
+await new Promise((r) => setTimeout(r, 300));
+const t0 = Date.now();
+const ack = await sa.timeout(8000).emitWithAck('message', { message: 'hello', frames: Array(3).fill(frame) }).catch((e) => ({ timeout: String(e) }));
+console.log('ack', JSON.stringify(ack).slice(0, 200), Date.now() - t0, 'ms');
+await new Promise((r) => setTimeout(r, 500));
+console.log('received', got);
+sb.on('presence', (p) => console.log('presence b', p.online));
+await new Promise((r) => setTimeout(r, 1500));
+process.exit(0);
