@@ -330,6 +330,10 @@ impl Signalling {
         let Some((to, data)) = self.outbox().pop_front() else {
             return;
         };
+        if !app.calls.same_call(socket.id, to) && !in_call_elsewhere(app, socket.id, to).await {
+            refuse(socket, app, &self.reported, SignalRefused::NotInRoom);
+            return;
+        }
         let relayed = Relayed {
             from: socket.id.as_str(),
             data: &data,
@@ -416,7 +420,11 @@ async fn join<A: Adapter>(
     // which a joiner is in neither, and we never learn of them.
     let broadcast_room = room.broadcast_room();
     socket.join(broadcast_room.clone());
-    let joined = match app.calls.join(socket.id, me.clone(), &room) {
+    let joined = match &app.cluster {
+        None => app.calls.join(socket.id, me.clone(), &room),
+        Some(cluster) => join_across(cluster, app, socket.id, &me, &room).await,
+    };
+    let joined = match joined {
         Ok(joined) => joined,
         Err(RoomFull) => {
             socket.leave(broadcast_room);
@@ -443,6 +451,31 @@ async fn join<A: Adapter>(
     }
     let ice_servers = app.ice.for_user(&me.user, unix_now());
     Ok(json!({ "ok": true, "you": me, "peers": joined.peers, "ice_servers": ice_servers }))
+}
+
+/// Joins `room` in a cluster: the call's place and its peers on every node are Redis's
+/// to give; this node's own record follows. With Redis away, a node's calls are its own
+/// sockets', as on a single node.
+async fn join_across(
+    cluster: &crate::cluster::Cluster,
+    app: &App,
+    sid: Sid,
+    me: &Member,
+    room: &RoomName,
+) -> Result<Joined, RoomFull> {
+    let leaving = app.calls.room_of(sid).filter(|current| current != room);
+    let max = app.config.call_max.get();
+    match crate::cluster::calls::join(cluster, room, leaving.as_ref(), me, max).await {
+        Ok(Some(peers)) => {
+            let here = app.calls.join(sid, me.clone(), room)?;
+            Ok(Joined { peers, ..here })
+        }
+        Ok(None) => Err(RoomFull),
+        Err(error) => {
+            tracing::warn!(%error, "the other nodes' calls are unknown; joining with this node's only");
+            app.calls.join(sid, me.clone(), room)
+        }
+    }
 }
 
 fn unix_now() -> u64 {
@@ -522,7 +555,9 @@ fn check_signal<A: Adapter>(
         .to
         .parse::<Sid>()
         .map_err(|_| SignalRefused::NotInRoom)?;
-    if !app.calls.same_call(socket.id, to) {
+    // In a cluster a target on another node is checked in Redis, when the signal's turn
+    // to be relayed comes ([`Signalling::relay_next`]).
+    if to == socket.id || (!app.calls.same_call(socket.id, to) && app.cluster.is_none()) {
         return Err(SignalRefused::NotInRoom);
     }
     Ok((to, request.data))
@@ -555,9 +590,28 @@ async fn on_leave<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack:
     }
 }
 
+/// Whether `to`, a connection of another node, is in the call of `from` (cluster mode).
+async fn in_call_elsewhere(app: &App, from: Sid, to: Sid) -> bool {
+    let (Some(cluster), Some(room)) = (&app.cluster, app.calls.room_of(from)) else {
+        return false;
+    };
+    crate::cluster::calls::is_in(cluster, &room, to.as_str())
+        .await
+        .unwrap_or_else(|error| {
+            tracing::debug!(%error, "a call signal's target could not be checked");
+            false
+        })
+}
+
 /// Takes a socket out of its call, on `call:leave` or disconnect, and tells the others.
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
     if let Some(room) = app.calls.leave(socket.id) {
+        if let Some(cluster) = &app.cluster
+            && let Err(error) =
+                crate::cluster::calls::leave(cluster, &room, socket.id.as_str()).await
+        {
+            tracing::debug!(%error, "a call participant could not be taken out on the other nodes");
+        }
         socket.leave(room.broadcast_room());
         announce_left(socket, &room).await;
     }

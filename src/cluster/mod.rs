@@ -5,6 +5,7 @@
 //! - the clips live in Redis ([`crate::store::RedisStore`]);
 //! - presence is summed from every node's own tally ([`presence`]);
 //! - the live room's participants and latest frames are shared for newcomers ([`live`]);
+//! - so are the call rooms' participants, for peers, capacity and signal checks ([`calls`]);
 //! - bans reach every node through a pub/sub channel of their own ([`follow_bans`]);
 //! - the id secret is made once for the whole cluster (`SET NX`).
 //!
@@ -12,6 +13,7 @@
 //! [`Health`] heartbeat: while Redis is away, calls fail at once instead of hanging
 //! handlers, `/healthz` answers 503, and the connection comes back by itself.
 
+pub mod calls;
 pub mod driver;
 pub mod live;
 pub mod presence;
