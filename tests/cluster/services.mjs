@@ -8,7 +8,7 @@
 // upstream's `server` lines replaced (see `renderNginxConfig`), inside a small main
 // configuration that keeps every log and temporary file in the instance's own folder.
 import { spawn, execFile } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,8 @@ const run = promisify(execFile);
 export const NGINX_CONFIG = resolve(REPO_ROOT, 'deploy/nginx/loopchat.conf');
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 const REDIS_CLI = process.env.REDIS_CLI_BIN ?? 'redis-cli';
-const NGINX_BIN = process.env.NGINX_BIN ?? 'nginx';
+// Debian installs nginx in /usr/sbin, which is not on every PATH.
+const NGINX_BIN = process.env.NGINX_BIN ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
 /** How long a service may take to start or stop before the test fails. */
 const SERVICE_TIMEOUT_MS = 10_000;
 
