@@ -20,12 +20,15 @@
 //   d.    the generator's own event-loop delay p99: time a relayed frame waited in the
 //         tool, not in the server;
 //   f.    the same slow-disk load on a second server whose disk is not slowed;
-//   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB.
+//   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB;
+//   h./i. two nodes on Redis behind nginx (SPEC §8): the same fan-out, ack latency and live
+//         room as b., a. and d., measured on the single node and on the pair back to back,
+//         with the transport round trip through nginx as the pair's floor.
 //
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
-//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk
-//                                     or soak
+//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk,
+//                                     soak or cluster (needs redis-server and nginx)
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +40,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 import { slowDiskEnv } from './slow-fsync.mjs';
 import { diskBytes } from './disk.mjs';
+import { startNginx, startRedis } from '../tests/cluster/services.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -157,8 +161,12 @@ async function histogramMedian(url, name) {
 
 // ---- clients ---------------------------------------------------------------------------
 
+// Every socket passes its own sticky key, as the pages do (SPEC §8): behind nginx the
+// sockets spread over the nodes; a node alone ignores it.
+const RUN = Math.random().toString(36).slice(2, 8);
+
 async function connect(url, name) {
-  const socket = io(url, { transports: ['websocket'], auth: { name }, forceNew: true, reconnection: false });
+  const socket = io(url, { transports: ['websocket'], auth: { name }, query: { lb: `${RUN}-${name}` }, forceNew: true, reconnection: false });
   await new Promise((resolve, reject) => {
     socket.once('welcome', resolve);
     socket.once('connect_error', reject);
@@ -200,7 +208,13 @@ async function withLimit(what, work) {
 
 // ---- a. + b.: ack latency and fan-out with receivers connected ---------------------------
 
-async function latencyAndFanOut(url) {
+/**
+ * Connects `config.receivers` receivers to `url`, measures the transport floor, then sends
+ * `config.latencyClips` clips one after another and times each one's ack and its arrival at
+ * the last receiver. `whileConnected()` runs with every receiver connected (e.g. to count
+ * them on each node). Returns the raw figures.
+ */
+async function measureLatency(url, whileConnected = async () => undefined) {
   const receivers = await connectMany(url, config.receivers, 'receiver-');
   const arrivals = new Map(); // key -> [arrival times]
   for (const receiver of receivers) {
@@ -211,6 +225,7 @@ async function latencyAndFanOut(url) {
       arrivals.set(message.key, times);
     });
   }
+  const connected = await whileConnected();
   const floorMs = [];
   const probe = await connect(url, 'floor-probe');
   for (let i = 0; i < config.latencyClips; i += 1) {
@@ -241,6 +256,11 @@ async function latencyAndFanOut(url) {
   }
   sender?.close();
   closeAll(receivers);
+  return { floorMs, ackMs, fanOutMs, connected };
+}
+
+async function latencyAndFanOut(url) {
+  const { floorMs, ackMs, fanOutMs } = await measureLatency(url);
   return {
     'a./b. baseline: transport round trip p50 ms': percentile(floorMs, 50),
     'a./b. baseline: transport round trip p99 ms': percentile(floorMs, 99),
@@ -292,7 +312,8 @@ async function throughput(url) {
 
 // ---- d.: live room ----------------------------------------------------------------------
 
-async function liveRoom(url) {
+/** The live room's raw figures on `url`: `config.streamers` streamers, `config.viewers` viewers. */
+async function measureLive(url) {
   const viewers = await connectMany(url, config.viewers, 'viewer-');
   const streamers = await connectMany(url, config.streamers, 'streamer-');
   for (const socket of [...viewers, ...streamers]) await socket.timeout(5000).emitWithAck('live:join');
@@ -328,11 +349,21 @@ async function liveRoom(url) {
   const expected = config.streamers * config.liveSeconds * config.viewers;
   closeAll([...viewers, ...streamers]);
   return {
-    'd. live frames relayed to viewers/s': delivered / seconds,
-    'd. live delivered %': (100 * delivered) / expected,
-    'd. live relay latency p50 ms': percentile(relayMs, 50),
-    'd. live relay latency p99 ms': percentile(relayMs, 99),
-    'd. baseline: generator event-loop delay p99 ms': loopDelay.percentile(99) / 1e6,
+    perSecond: delivered / seconds,
+    deliveredPercent: (100 * delivered) / expected,
+    relayMs,
+    loopDelayP99: loopDelay.percentile(99) / 1e6,
+  };
+}
+
+async function liveRoom(url) {
+  const live = await measureLive(url);
+  return {
+    'd. live frames relayed to viewers/s': live.perSecond,
+    'd. live delivered %': live.deliveredPercent,
+    'd. live relay latency p50 ms': percentile(live.relayMs, 50),
+    'd. live relay latency p99 ms': percentile(live.relayMs, 99),
+    'd. baseline: generator event-loop delay p99 ms': live.loopDelayP99,
   };
 }
 
@@ -493,10 +524,59 @@ async function soak() {
   return results;
 }
 
+// ---- h./i.: two nodes on Redis behind nginx ----------------------------------------------
+
+async function connectionsOf(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(text.match(/^loopchat_connections (\S+)$/m)?.[1] ?? NaN);
+}
+
+/**
+ * A Redis as cluster mode wants it (appendonly, appendfsync always), two nodes on it and
+ * nginx with deploy/nginx/loopchat.conf in front; the same fan-out, ack latency and live room
+ * as a., b. and d. through nginx, each right after the same measurement on the single node
+ * `url`, so that both come from one machine in one state.
+ */
+async function cluster(url) {
+  const redis = await startRedis();
+  const nodes = [];
+  let nginx;
+  try {
+    for (let i = 0; i < 2; i += 1) nodes.push(await startServer({ args: ['--redis-url', redis.url] }));
+    nginx = await startNginx({ nodes: nodes.map((node) => node.url) });
+    const single = await measureLatency(url);
+    const pair = await measureLatency(nginx.url, () => Promise.all(nodes.map((node) => connectionsOf(node.url))));
+    const singleLive = await measureLive(url);
+    const pairLive = await measureLive(nginx.url);
+    return {
+      'h. 2 nodes: receivers on each node': pair.connected.join(' / '),
+      'h. 2 nodes: transport round trip via nginx p50 ms': percentile(pair.floorMs, 50),
+      'h. 2 nodes: ack latency p50 ms': percentile(pair.ackMs, 50),
+      'h. 2 nodes: ack latency p99 ms': percentile(pair.ackMs, 99),
+      'h. 2 nodes: fan-out to all receivers p50 ms': percentile(pair.fanOutMs, 50),
+      'h. 2 nodes: fan-out to all receivers p99 ms': percentile(pair.fanOutMs, 99),
+      'h. 2 nodes: clips fully delivered': `${pair.fanOutMs.length}/${config.latencyClips}`,
+      'h. baseline: 1 node, transport round trip p50 ms': percentile(single.floorMs, 50),
+      'h. baseline: 1 node, ack latency p50 ms': percentile(single.ackMs, 50),
+      'h. baseline: 1 node, fan-out p50 ms': percentile(single.fanOutMs, 50),
+      'i. 2 nodes: live delivered %': pairLive.deliveredPercent,
+      'i. 2 nodes: live relay latency p50 ms': percentile(pairLive.relayMs, 50),
+      'i. 2 nodes: live relay latency p99 ms': percentile(pairLive.relayMs, 99),
+      'i. baseline: 1 node, live delivered %': singleLive.deliveredPercent,
+      'i. baseline: 1 node, live relay latency p99 ms': percentile(singleLive.relayMs, 99),
+      'i. baseline: generator event-loop delay p99 ms (2 nodes)': pairLive.loopDelayP99,
+    };
+  } finally {
+    await nginx?.cleanup();
+    for (const node of nodes) await node.stop();
+    await redis.cleanup();
+  }
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 // Phases that take (url, pid) share the one server started below; `slowdisk` and `soak`
-// start their own.
+// start their own, and so does `cluster` (beside the shared one, its baseline).
 const phases = {
   latency: latencyAndFanOut,
   throughput,
@@ -504,6 +584,7 @@ const phases = {
   memory: idleMemory,
   slowdisk: slowDisk,
   soak,
+  cluster,
 };
 
 const server = await startServer();
