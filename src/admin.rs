@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -33,11 +34,11 @@ const MAX_BAN_MINUTES: u64 = 525_600;
 /// The longest reason a moderator may give, in characters.
 const MAX_REASON_CHARS: usize = 500;
 
-pub fn routes(token: &Secret, io: SocketIo) -> Router<App> {
+pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
     let token = BearerToken::new(token);
     Router::new()
-        .route("/admin/clips/{key}", delete(delete_clip))
-        .route("/admin/bans", get(list_bans).post(add_ban))
+        .route("/admin/clips/{key}", delete(delete_clip::<A>))
+        .route("/admin/bans", get(list_bans).post(add_ban::<A>))
         .route("/admin/bans/{user}", delete(lift_ban))
         .route("/admin/reports", get(list_reports))
         // Inside the token check: an unknown admin path is 404 only to whoever may know.
@@ -129,9 +130,9 @@ async fn unknown() -> AdminError {
 }
 
 /// `DELETE /admin/clips/{key}`: the clip is gone everywhere, and every page is told.
-async fn delete_clip(
+async fn delete_clip<A: Adapter>(
     State(app): State<App>,
-    Extension(io): Extension<SocketIo>,
+    Extension(io): Extension<SocketIo<A>>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, AdminError> {
     let key = canonical_key(&key).ok_or(AdminError::NotFound("clip"))?;
@@ -156,9 +157,9 @@ struct BanRequest {
 }
 
 /// `POST /admin/bans`: keeps the user out until then; `purge` also removes their clips.
-async fn add_ban(
+async fn add_ban<A: Adapter>(
     State(app): State<App>,
-    Extension(io): Extension<SocketIo>,
+    Extension(io): Extension<SocketIo<A>>,
     body: Result<Json<BanRequest>, JsonRejection>,
 ) -> Result<Response, AdminError> {
     let Json(request) = body.map_err(|rejection| AdminError::BadRequest(rejection.body_text()))?;
@@ -188,6 +189,7 @@ async fn add_ban(
     };
     app.store.save_ban(&ban).await?;
     app.bans.put(ban.clone());
+    app.bans_changed().await;
     let purged = if request.purge {
         let keys = app.store.clips_by(user.clone(), now).await?;
         let removed = app.store.remove(keys).await?;
@@ -215,6 +217,7 @@ async fn lift_ban(
     let user = UserId::parse(&user).ok_or(AdminError::NotFound("ban"))?;
     let existed = app.store.remove_ban(user.clone()).await?;
     app.bans.lift(&user);
+    app.bans_changed().await;
     if !existed {
         return Err(AdminError::NotFound("ban"));
     }
@@ -228,7 +231,7 @@ async fn list_reports(State(app): State<App>) -> Result<Response, AdminError> {
 }
 
 /// Tells every page to drop these clips.
-async fn announce_removed(io: &SocketIo, keys: &[Uuid]) {
+async fn announce_removed<A: Adapter>(io: &SocketIo<A>, keys: &[Uuid]) {
     for key in keys {
         if let Err(error) = io.emit("message:removed", &json!({ "key": key })).await {
             tracing::warn!(%error, %key, "announcing a removed clip failed");

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::clip::now_ms;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::encode_queue::EncodeQueue;
 use crate::identity::Identities;
@@ -27,14 +28,24 @@ pub struct App {
     pub identities: Identities,
     /// The bans in force, checked on every clip and live frame.
     pub bans: Bans,
+    /// The other nodes, in cluster mode (SPEC §8).
+    pub cluster: Option<Cluster>,
 }
 
 impl App {
-    /// The state for `config`, with the id secret and the bans in force read from the data
-    /// dir and `store`.
-    pub fn new(config: Config, store: Store, metrics: Metrics) -> anyhow::Result<Self> {
-        let identities = Identities::load(config.id_secret.as_ref(), &config.data_dir)?;
-        let bans = Bans::new(store.bans()?, now_ms());
+    /// The state for `config`, with the id secret (from the flag, the cluster or the data
+    /// dir) and the bans in force read from `store`.
+    pub async fn new(
+        config: Config,
+        store: Store,
+        metrics: Metrics,
+        cluster: Option<Cluster>,
+    ) -> anyhow::Result<Self> {
+        let identities = match (&config.id_secret, &cluster) {
+            (None, Some(cluster)) => Identities::new(&cluster.id_secret().await?),
+            (configured, _) => Identities::load(configured.as_ref(), &config.data_dir)?,
+        };
+        let bans = Bans::new(store.bans().await?, now_ms());
         Ok(Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
             presence: Presence::new(metrics.connections.clone()),
@@ -44,6 +55,14 @@ impl App {
             live: LiveRoom::default(),
             identities,
             bans,
+            cluster,
         })
+    }
+
+    /// Tells the other nodes, if any, that a moderator changed the bans.
+    pub async fn bans_changed(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.bans_changed().await;
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use uuid::Uuid;
 
@@ -61,8 +62,8 @@ struct MessageError<'a> {
 }
 
 /// Registers a new socket: greets it, replays recent clips, and listens for its events.
-pub(crate) async fn on_connect(
-    socket: SocketRef,
+pub(crate) async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<App>,
     TryData(handshake): TryData<Handshake>,
 ) {
@@ -81,9 +82,9 @@ pub(crate) async fn on_connect(
     socket.extensions.insert(MessageLimit::new());
     socket.extensions.insert(ReportLimit::default());
 
-    socket.on("message", on_message);
-    socket.on("report", on_report);
-    socket.on_disconnect(on_disconnect);
+    socket.on("message", on_message::<A>);
+    socket.on("report", on_report::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
     crate::live::register(&socket);
 
     let replay = app
@@ -107,7 +108,7 @@ pub(crate) async fn on_connect(
     }
 }
 
-async fn on_disconnect(socket: SocketRef, State(app): State<App>) {
+async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, State(app): State<App>) {
     if let Some(me) = socket.extensions.get::<Author>() {
         app.presence.disconnected(&me.id);
     }
@@ -115,11 +116,11 @@ async fn on_disconnect(socket: SocketRef, State(app): State<App>) {
 }
 
 /// `report { key }`: flags a clip for the moderators, once per user (SPEC §10).
-async fn on_report(
-    socket: SocketRef,
+async fn on_report<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<App>,
     TryData(request): TryData<ReportRequest>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     let answer = report(&socket, &app, request).await;
     let reply = match answer {
@@ -131,8 +132,8 @@ async fn on_report(
     }
 }
 
-async fn report(
-    socket: &SocketRef,
+async fn report<A: Adapter>(
+    socket: &SocketRef<A>,
     app: &App,
     request: Result<ReportRequest, socketioxide::ParserError>,
 ) -> Result<(), ErrorBody> {
@@ -168,11 +169,11 @@ async fn report(
     }
 }
 
-async fn on_message(
-    socket: SocketRef,
+async fn on_message<A: Adapter>(
+    socket: SocketRef<A>,
     State(app): State<App>,
     TryData(request): TryData<ClipRequest>,
-    ack: AckSender,
+    ack: AckSender<A>,
 ) {
     // Echoed in `messageerror` only if it is a valid id: a refused 4 MB id is not sent back.
     let client_id = request
@@ -221,8 +222,8 @@ struct Published {
     _slot: Slot,
 }
 
-async fn publish(
-    socket: &SocketRef,
+async fn publish<A: Adapter>(
+    socket: &SocketRef<A>,
     app: &App,
     request: Result<ClipRequest, socketioxide::ParserError>,
 ) -> Result<Published, ClipError> {
@@ -272,8 +273,13 @@ async fn publish(
         expires_at: created_at.saturating_add(ttl_ms),
     };
     app.store.insert(&clip, &gif.bytes).await.map_err(|error| {
-        tracing::error!(%error, key = %clip.key, "storing a clip failed");
-        ClipError::Internal
+        if error.is_unavailable() {
+            tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
+            ClipError::Unavailable
+        } else {
+            tracing::error!(%error, key = %clip.key, "storing a clip failed");
+            ClipError::Internal
+        }
     })?;
     Ok(Published { clip, _slot: slot })
 }

@@ -82,6 +82,21 @@ pub struct Config {
     /// Also listen on this port with plain HTTP that redirects every request to HTTPS.
     #[arg(long, env = "HTTP_REDIRECT_PORT", requires = "tls")]
     pub http_redirect_port: Option<u16>,
+
+    /// Cluster mode (SPEC §8): the Redis every node shares for broadcasts, presence and
+    /// (unless `--store-redis-url`) the clips. A secret: the URL may carry a password.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
+    pub redis_url: Option<Secret>,
+
+    /// A separate Redis for the clips, so that clip writes do not queue behind broadcasts.
+    #[arg(long, env = "STORE_REDIS_URL", hide_env_values = true, requires = "redis_url",
+          value_parser = parse_redis_url)]
+    pub store_redis_url: Option<Secret>,
+
+    /// Start although the store's Redis does not fsync every write (`appendonly yes`,
+    /// `appendfsync always`): an acked clip may then be lost if Redis stops.
+    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url")]
+    pub allow_relaxed_durability: bool,
 }
 
 /// A setting that must never be printed: its `Debug` shows only that it is set.
@@ -118,6 +133,13 @@ fn parse_admin_token(text: &str) -> Result<Secret, String> {
         return Err("must be at least 16 characters".into());
     }
     Ok(Secret(text.to_owned()))
+}
+
+/// A Redis URL the `redis` crate can open (`redis://`, `rediss://`, `unix://`).
+fn parse_redis_url(text: &str) -> Result<Secret, String> {
+    redis::Client::open(text)
+        .map(|_| Secret(text.to_owned()))
+        .map_err(|_| "is not a Redis URL (redis://host:port/)".into())
 }
 
 /// Where the TLS certificate comes from, if the server speaks TLS at all.
@@ -277,12 +299,27 @@ mod tests {
             "a-long-admin-token-1",
             "--id-secret",
             "hush-hush",
+            "--redis-url",
+            "redis://:redis-password@127.0.0.1:6379/",
         ])
         .unwrap();
         let printed = format!("{config:?}");
         assert!(!printed.contains("a-long-admin-token-1"), "{printed}");
         assert!(!printed.contains("hush-hush"), "{printed}");
+        assert!(!printed.contains("redis-password"), "{printed}");
         assert_eq!(config.admin_token.unwrap().expose(), "a-long-admin-token-1");
+    }
+
+    #[test]
+    fn the_store_redis_and_relaxed_durability_need_cluster_mode() {
+        for flags in [
+            &["--store-redis-url", "redis://127.0.0.1:1/"][..],
+            &["--allow-relaxed-durability"][..],
+        ] {
+            let args = std::iter::once("loopchat").chain(flags.iter().copied());
+            assert!(Config::try_parse_from(args).is_err(), "{flags:?}");
+        }
+        assert!(Config::try_parse_from(["loopchat", "--redis-url", "http://x/"]).is_err());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum ClipError {
     Profanity,
     #[error("a moderator has blocked you from sending clips until {}", until_text(*until_ms))]
     Banned { until_ms: u64 },
+    #[error("the clip store cannot be reached just now; nothing was stored; try again")]
+    Unavailable,
     #[error("something went wrong on the server; try again")]
     Internal,
 }
@@ -54,12 +56,13 @@ impl ClipError {
             Self::Busy => "busy",
             Self::Profanity => "profanity",
             Self::Banned { .. } => "banned",
+            Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, so metrics can show a zero for codes that never happened.
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 12] = [
         "invalid_payload",
         "bad_frame_count",
         "frame_too_large",
@@ -70,6 +73,7 @@ impl ClipError {
         "busy",
         "profanity",
         "banned",
+        "unavailable",
         "internal",
     ];
 
@@ -106,6 +110,7 @@ mod tests {
             ClipError::Busy,
             ClipError::Profanity,
             ClipError::Banned { until_ms: 0 },
+            ClipError::Unavailable,
             ClipError::Internal,
         ];
         let codes: Vec<_> = all.iter().map(ClipError::code).collect();

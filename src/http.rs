@@ -121,6 +121,11 @@ pub(crate) fn canonical_key(text: &str) -> Option<Uuid> {
 }
 
 async fn healthz(State(app): State<App>) -> Response {
+    // A node cut off from the cluster's Redis cannot deliver across nodes: a balancer
+    // should send newcomers elsewhere.
+    if app.cluster.as_ref().is_some_and(|cluster| !cluster.is_up()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable").into_response();
+    }
     match app.store.check().await {
         Ok(()) => "ok".into_response(),
         Err(error) => {

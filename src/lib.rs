@@ -35,6 +35,7 @@ pub mod admin;
 pub mod app;
 pub mod chat;
 pub mod clip;
+pub mod cluster;
 pub mod config;
 pub mod encode_queue;
 pub mod encoder;

@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 
@@ -41,10 +42,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const MAX_SIDE: usize = 640;
 /// A participant silent this long has their cached frame dropped, so a newcomer is not
 /// shown a frozen picture of someone who has gone.
-const STALE_AFTER: Duration = Duration::from_secs(10);
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
 /// Someone in the live room, as the others are told (`participants`, `live:joined`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The connection's socket id: what `live:left` and `live:frame`'s `from` refer to.
     pub id: String,
@@ -54,7 +55,7 @@ pub struct Member {
 }
 
 /// What a viewer is told about a relayed frame, beside the JPEG itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameMeta {
     pub from: String,
     pub user: UserId,
@@ -244,14 +245,14 @@ impl ReportedDrops {
 }
 
 /// Listens for the live-room events of a newly connected socket.
-pub fn register(socket: &SocketRef) {
+pub fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.extensions.insert(ReportedDrops::default());
-    socket.on("live:join", on_join);
-    socket.on("live:frame", on_frame);
-    socket.on("live:leave", on_leave);
+    socket.on("live:join", on_join::<A>);
+    socket.on("live:frame", on_frame::<A>);
+    socket.on("live:leave", on_leave::<A>);
 }
 
-async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
+async fn on_join<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: AckSender<A>) {
     let Some(author) = socket.extensions.get::<Author>() else {
         return;
     };
@@ -264,7 +265,16 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
     // itself to us, and whoever joined before is in our reply. The other order leaves a gap
     // in which a joiner is in neither, and we never learn of them.
     socket.join(ROOM);
-    let joined = app.live.join(socket.id, me.clone(), Instant::now());
+    let mut joined = app.live.join(socket.id, me.clone(), Instant::now());
+    if let Some(cluster) = &app.cluster {
+        match crate::cluster::live::join(cluster, &me).await {
+            Ok(elsewhere) => {
+                joined.others.extend(elsewhere.members);
+                joined.frames.extend(elsewhere.frames);
+            }
+            Err(error) => tracing::debug!(%error, "the other nodes' live participants are unknown"),
+        }
+    }
     let reply = json!({ "ok": true, "you": me, "participants": joined.others });
     if let Err(error) = ack.send(&reply) {
         tracing::debug!(%error, socket = %socket.id, "could not ack live:join");
@@ -284,7 +294,11 @@ async fn on_join(socket: SocketRef, State(app): State<App>, ack: AckSender) {
     }
 }
 
-async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): TryData<Bytes>) {
+async fn on_frame<A: Adapter>(
+    socket: SocketRef<A>,
+    State(app): State<App>,
+    TryData(frame): TryData<Bytes>,
+) {
     let banned = socket
         .extensions
         .get::<Author>()
@@ -307,6 +321,12 @@ async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): Try
             {
                 tracing::debug!(%error, "a live frame could not be relayed");
             }
+            if let Some(cluster) = &app.cluster {
+                let (meta, jpeg) = &relayed;
+                if let Err(error) = crate::cluster::live::keep_frame(cluster, meta, jpeg).await {
+                    tracing::debug!(%error, "a live frame could not be kept for other nodes' newcomers");
+                }
+            }
         }
         Err(dropped) => {
             app.metrics.live_frame_dropped(dropped.code());
@@ -323,7 +343,7 @@ async fn on_frame(socket: SocketRef, State(app): State<App>, TryData(frame): Try
 
 /// Acked once the socket is out of the room, so a client can join again right after
 /// without racing its own leave (socketioxide handles each event in its own task).
-async fn on_leave(socket: SocketRef, State(app): State<App>, ack: AckSender) {
+async fn on_leave<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: AckSender<A>) {
     leave(&socket, &app).await;
     if let Err(error) = ack.send(&json!({ "ok": true })) {
         tracing::debug!(%error, socket = %socket.id, "could not ack live:leave");
@@ -331,11 +351,16 @@ async fn on_leave(socket: SocketRef, State(app): State<App>, ack: AckSender) {
 }
 
 /// Takes a socket out of the room, on `live:leave` or disconnect, and tells the others.
-pub async fn leave(socket: &SocketRef, app: &App) {
+pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
     if !app.live.leave(socket.id) {
         return;
     }
     socket.leave(ROOM);
+    if let Some(cluster) = &app.cluster
+        && let Err(error) = crate::cluster::live::leave(cluster, socket.id.as_str()).await
+    {
+        tracing::debug!(%error, "a live participant could not be taken out on the other nodes");
+    }
     let left = json!({ "id": socket.id.to_string() });
     if let Err(error) = socket.to(ROOM).emit("live:left", &left).await {
         tracing::warn!(%error, "announcing a departure from the live room failed");

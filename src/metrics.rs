@@ -52,6 +52,11 @@ pub struct Metrics {
     /// Set from the store on every scrape: the store is what knows.
     pub clips_stored: Gauge,
     pub commits: CommitMetrics,
+    /// Cluster mode's state (SPEC §8); zeros on a single node.
+    pub redis_up: Gauge,
+    pub store_redis_up: Gauge,
+    pub cluster_nodes: Gauge,
+    pub dropped_publishes: Counter,
 }
 
 impl Metrics {
@@ -66,6 +71,9 @@ impl Metrics {
         let live_frames_dropped = Family::<CodeLabel, Counter>::default();
         let clips_stored = Gauge::default();
         let commits = CommitMetrics::default();
+        let (redis_up, store_redis_up, cluster_nodes) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        let dropped_publishes = Counter::default();
 
         // Every rejection code shows up from the start, with zero, so dashboards and rate
         // queries do not have to special-case a code that has not happened yet.
@@ -110,6 +118,26 @@ impl Metrics {
             live_frames_dropped.clone(),
         );
         registry.register(
+            "redis_up",
+            "1 while the cluster's Redis answers its heartbeat (cluster mode only)",
+            redis_up.clone(),
+        );
+        registry.register(
+            "store_redis_up",
+            "1 while the store's Redis answers its heartbeat (cluster mode only)",
+            store_redis_up.clone(),
+        );
+        registry.register(
+            "cluster_nodes",
+            "Nodes that wrote their presence in the last 3 s, this one included (cluster mode only)",
+            cluster_nodes.clone(),
+        );
+        registry.register(
+            "redis_dropped_publishes",
+            "Broadcasts that reached this node's sockets only, because Redis was unreachable",
+            dropped_publishes.clone(),
+        );
+        registry.register(
             "clips_stored",
             "Clips in the store, including expired ones not yet swept",
             clips_stored.clone(),
@@ -136,6 +164,10 @@ impl Metrics {
             live_frames_dropped,
             clips_stored,
             commits,
+            redis_up,
+            store_redis_up,
+            cluster_nodes,
+            dropped_publishes,
         }
     }
 

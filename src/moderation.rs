@@ -2,8 +2,8 @@
 //!
 //! Bans are checked on every clip and every live frame, so they are held in memory; every
 //! change goes through the store first, so they outlive a restart. The moderation API
-//! ([`crate::admin`]) is the only writer. A cluster (SPEC §8) will add one seam here: a
-//! change made on one node published to the others, which then update their copy.
+//! ([`crate::admin`]) is the only writer. In a cluster (SPEC §8) a change made on one node
+//! is announced to the others, which read the bans again ([`crate::cluster::follow_bans`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -60,6 +60,18 @@ impl Bans {
     pub fn lift(&self, user: &UserId) {
         let mut by_user = self.by_user.write().unwrap_or_else(PoisonError::into_inner);
         by_user.remove(user);
+    }
+
+    /// Replaces every ban with `kept` (the store's, as another node left them).
+    pub fn replace(&self, kept: Vec<Ban>, now_ms: u64) {
+        let fresh = Self::new(kept, now_ms);
+        let fresh = std::mem::take(
+            &mut *fresh
+                .by_user
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        *self.by_user.write().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 
     /// Every ban in force at `now_ms`, the one that ends first first.

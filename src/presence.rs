@@ -3,14 +3,19 @@
 //! Connects and disconnects only update the tally and wake the broadcaster; the broadcaster
 //! sends at most one `presence` a second, with the tally as it is then. A thousand clients
 //! connecting cost about one event each, not a million.
+//!
+//! In a cluster each node keeps the tally of its own sockets and, once a second, swaps it
+//! for the other nodes' through Redis ([`crate::cluster::presence`]); what a socket is told
+//! is the sum, and each node tells only its own sockets.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -36,8 +41,26 @@ pub struct Person {
     pub name: String,
 }
 
+/// One node's tally as the other nodes of a cluster read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTally {
+    pub online: i64,
+    /// The node's most recent arrivals, newest first.
+    pub people: Vec<Arrival>,
+}
+
+/// A user and when (ms since the epoch) they last arrived on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrival {
+    pub id: UserId,
+    pub name: String,
+    pub since: u64,
+}
+
 struct Here {
     name: String,
+    /// When it last arrived, for ordering arrivals across nodes.
+    since: u64,
     /// Connections this user has open.
     tabs: usize,
     /// Its place in `Tally::arrivals`.
@@ -53,16 +76,44 @@ struct Tally {
 }
 
 impl Tally {
-    fn people(&self) -> Vec<Person> {
+    /// The most recent arrivals, newest first.
+    fn arrivals(&self) -> impl Iterator<Item = Arrival> + '_ {
         self.arrivals
             .values()
             .rev()
             .take(MAX_PEOPLE)
-            .map(|id| Person {
+            .map(|id| Arrival {
                 id: id.clone(),
                 name: self.here[id].name.clone(),
+                since: self.here[id].since,
             })
-            .collect()
+    }
+}
+
+/// `people` from this node's arrivals and the other nodes': each user once, at their most
+/// recent arrival anywhere, newest first. `mine` and each of `others` are newest first.
+fn merge_people(mine: Vec<Arrival>, others: &[NodeTally]) -> Vec<Person> {
+    if others.is_empty() {
+        return mine.into_iter().map(Arrival::into_person).collect();
+    }
+    let mut all: Vec<Arrival> = mine;
+    all.extend(others.iter().flat_map(|node| node.people.iter().cloned()));
+    // Newest first; a stable sort keeps this node's entry first on a tie.
+    all.sort_by_key(|arrival| std::cmp::Reverse(arrival.since));
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .filter(|arrival| seen.insert(arrival.id.clone()))
+        .take(MAX_PEOPLE)
+        .map(Arrival::into_person)
+        .collect()
+}
+
+impl Arrival {
+    fn into_person(self) -> Person {
+        Person {
+            id: self.id,
+            name: self.name,
+        }
     }
 }
 
@@ -74,6 +125,8 @@ pub struct Presence {
     tally: Arc<Mutex<Tally>>,
     /// Set by every change, taken by the broadcaster; a change while it sleeps is kept.
     changed: Arc<Notify>,
+    /// The other nodes' tallies as last read (empty on a single node).
+    others: Arc<Mutex<Vec<NodeTally>>>,
 }
 
 impl Presence {
@@ -82,6 +135,7 @@ impl Presence {
             connections,
             tally: Arc::default(),
             changed: Arc::new(Notify::new()),
+            others: Arc::default(),
         }
     }
 
@@ -105,17 +159,18 @@ impl Presence {
         tally.arrivals.insert(arrival, user.clone());
         let here = tally.here.entry(user.clone()).or_insert(Here {
             name: String::new(),
+            since: 0,
             tabs: 0,
             arrival,
         });
         here.name = name.to_owned();
+        here.since = crate::clip::now_ms();
         here.tabs += 1;
         here.arrival = arrival;
-        let online = self.connections.inc() + 1;
-        let people = tally.people();
+        self.connections.inc();
         drop(tally);
         self.changed.notify_one();
-        Online { online, people }
+        self.online()
     }
 
     pub fn disconnected(&self, user: &UserId) {
@@ -133,34 +188,81 @@ impl Presence {
         self.changed.notify_one();
     }
 
+    /// Who is here, on every node.
     pub fn online(&self) -> Online {
-        let tally = self.tally();
+        let mine: Vec<Arrival> = self.tally().arrivals().collect();
+        let others = self
+            .others
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Online {
-            online: self.connections.get(),
-            people: tally.people(),
+            online: self.connections.get() + others.iter().map(|node| node.online).sum::<i64>(),
+            people: merge_people(mine, &others),
         }
     }
 
-    /// Broadcasts `presence` when who is here has changed, at most once per `COALESCE`,
-    /// until `shutdown` is cancelled.
-    pub async fn broadcast(self, io: SocketIo, shutdown: CancellationToken) {
+    /// This node's own tally, for the other nodes.
+    pub fn mine(&self) -> NodeTally {
+        NodeTally {
+            online: self.connections.get(),
+            people: self.tally().arrivals().collect(),
+        }
+    }
+
+    /// Takes the other nodes' tallies as read from Redis.
+    pub fn set_others(&self, others: Vec<NodeTally>) {
+        *self
+            .others
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = others;
+    }
+
+    /// Broadcasts `presence` to this node's sockets when who is here has changed, at most
+    /// once per `COALESCE`, until `shutdown` is cancelled. In a cluster it also swaps
+    /// tallies with the other nodes every `COALESCE`, whether or not anything changed here.
+    pub async fn broadcast<A: Adapter>(
+        self,
+        io: SocketIo<A>,
+        cluster: Option<crate::cluster::Cluster>,
+        shutdown: CancellationToken,
+    ) {
         let mut last_sent = None;
         loop {
+            let tick = async {
+                match cluster {
+                    Some(_) => tokio::time::sleep(Duration::ZERO).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = self.changed.notified() => {}
+                () = tick => {}
+            }
+            if let Some(cluster) = &cluster {
+                match crate::cluster::presence::exchange(cluster, &self.mine()).await {
+                    Ok(others) => self.set_others(others),
+                    // Alone until Redis is back: the others' counts would only go stale.
+                    Err(error) => {
+                        tracing::debug!(%error, "could not swap presence with the other nodes");
+                        self.set_others(Vec::new());
+                    }
+                }
             }
             let now = self.online();
             if last_sent.as_ref() != Some(&now) {
-                if let Err(error) = io.emit("presence", &now).await {
+                if let Err(error) = io.local().emit("presence", &now).await {
                     tracing::warn!(%error, "broadcasting presence failed");
                 }
                 last_sent = Some(now);
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(COALESCE) => {}
             }
+        }
+        if let Some(cluster) = &cluster {
+            crate::cluster::presence::leave(cluster).await;
         }
     }
 }

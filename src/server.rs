@@ -6,12 +6,17 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use socketioxide::{ParserConfig, SocketIo};
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
+use crate::cluster::driver::PubSub;
+use crate::cluster::{Cluster, ClusterGauges};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::request::MAX_MESSAGE_BYTES;
@@ -45,9 +50,15 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// so a self-signed LAN set-up does not pin anything.
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// The whole HTTP + Socket.IO service for `app`.
-pub fn router(app: App) -> (Router, SocketIo) {
-    let (layer, io) = SocketIo::builder()
+/// socketioxide-redis's adapter on our reconnecting pub/sub.
+pub type ClusterAdapter = CustomRedisAdapter<socketioxide::adapter::Emitter, PubSub>;
+
+/// The Socket.IO builder's settings, the same for either adapter.
+fn socket_io<A: Adapter>(
+    builder: SocketIoBuilder<A>,
+    app: &App,
+) -> (SocketIoLayer<A>, SocketIo<A>) {
+    builder
         .with_state(app.clone())
         // Long-polling bodies default to 100 KB, too small for a real clip.
         .max_payload(TRANSPORT_LIMIT as u64)
@@ -57,8 +68,11 @@ pub fn router(app: App) -> (Router, SocketIo) {
                 .max_incoming_binary_buf_size(TRANSPORT_LIMIT)
                 .max_incoming_binaries(MAX_ATTACHMENTS),
         )
-        .build_layer();
-    io.ns("/", crate::chat::on_connect);
+        .build_layer()
+}
+
+/// The HTTP routes of `app` with Socket.IO (`layer`) mounted on them.
+fn router<A: Adapter>(app: App, layer: SocketIoLayer<A>, io: &SocketIo<A>) -> Router {
     // No route but Socket.IO's long-polling reads a body; a declared body larger than any
     // transport message is refused with 413 before anyone reads it. Headers are bounded by
     // hyper's defaults, which `axum::serve` keeps: at most 100 headers in at most ~400 KiB,
@@ -67,12 +81,37 @@ pub fn router(app: App) -> (Router, SocketIo) {
         Some(token) => crate::admin::routes(token, io.clone()),
         None => crate::admin::disabled(),
     };
-    let router = crate::http::routes()
+    crate::http::routes()
         .merge(admin)
         .with_state(app)
         .layer(layer)
-        .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT));
-    (router, io)
+        .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT))
+}
+
+/// The whole HTTP + Socket.IO service of a single node (the local adapter).
+pub fn single_node(app: &App) -> (Router, SocketIo) {
+    let (layer, io) = socket_io(SocketIo::builder(), app);
+    io.ns("/", crate::chat::on_connect::<LocalAdapter>);
+    (router(app.clone(), layer, &io), io)
+}
+
+/// The whole service of a cluster node: Socket.IO through socketioxide-redis on the
+/// cluster's reconnecting pub/sub. Fails if Redis refuses the namespace's subscriptions.
+pub async fn cluster_node(
+    app: &App,
+    cluster: &Cluster,
+) -> anyhow::Result<(Router, SocketIo<ClusterAdapter>)> {
+    let adapter =
+        RedisAdapterCtr::new_with_driver(cluster.pubsub.clone(), RedisAdapterConfig::default());
+    let (layer, io) = socket_io(
+        SocketIo::builder().with_adapter::<ClusterAdapter>(adapter),
+        app,
+    );
+    // With a remote adapter the namespace exists only once this resolves.
+    io.ns("/", crate::chat::on_connect::<ClusterAdapter>)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot subscribe to the cluster's channels: {error}"))?;
+    Ok((router(app.clone(), layer, &io), io))
 }
 
 /// Serves on `listeners` until `shutdown` resolves, then stops accepting, lets clips in
@@ -80,6 +119,9 @@ pub fn router(app: App) -> (Router, SocketIo) {
 /// waits at most `LINGER_AFTER_CLOSE` for the HTTP requests still open, and closes the
 /// store (at most `CLOSE_LIMIT`). `ready` is called once the store and the state are
 /// ready, just before serving begins: the moment to announce the server.
+///
+/// With `--redis-url` this is a cluster node (SPEC §8): the store, the broadcasts and the
+/// presence are Redis's; otherwise the embedded store and the local adapter.
 pub async fn run(
     listeners: Listeners,
     config: Config,
@@ -87,24 +129,79 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    // One line, for main to print as it is: the store's error already says its cause.
-    let store = Store::open(&config.data_dir, metrics.commits.clone()).map_err(|error| {
-        anyhow::anyhow!(
-            "cannot open the store in {}: {error} (another loopchat using this --data-dir?)",
-            config.data_dir.display()
-        )
-    })?;
-    let app = App::new(config, store.clone(), metrics)?;
-    ready(&listeners);
-    let (router, io) = router(app.clone());
-
     let stopping = CancellationToken::new();
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let gauges = ClusterGauges {
+                redis_up: metrics.redis_up.clone(),
+                store_redis_up: metrics.store_redis_up.clone(),
+                nodes: metrics.cluster_nodes.clone(),
+                dropped_publishes: metrics.dropped_publishes.clone(),
+            };
+            let cluster = Cluster::connect(
+                url,
+                config.store_redis_url.as_ref(),
+                gauges,
+                stopping.clone(),
+            )
+            .await?;
+            cluster
+                .check_durability(config.allow_relaxed_durability)
+                .await?;
+            Some(cluster)
+        }
+    };
+    let store = match &cluster {
+        Some(cluster) => cluster.store(),
+        // One line, for main to print as it is: the store's error already says its cause.
+        None => Store::open(&config.data_dir, metrics.commits.clone()).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot open the store in {}: {error} (another loopchat using this --data-dir?)",
+                config.data_dir.display()
+            )
+        })?,
+    };
+    let app = App::new(config, store, metrics, cluster.clone()).await?;
+    ready(&listeners);
+    match &cluster {
+        None => {
+            let (router, io) = single_node(&app);
+            serve(app, router, io, listeners, shutdown, stopping).await
+        }
+        Some(cluster) => {
+            let (router, io) = cluster_node(&app, cluster).await?;
+            tokio::spawn(crate::cluster::follow_bans(
+                cluster.clone(),
+                app.store.clone(),
+                app.bans.clone(),
+                stopping.clone(),
+            ));
+            serve(app, router, io, listeners, shutdown, stopping).await
+        }
+    }
+}
+
+/// The serving and the stop of [`run`], the same for either adapter.
+async fn serve<A: Adapter>(
+    app: App,
+    router: Router,
+    io: SocketIo<A>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    stopping: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = app.store.clone();
     let sweeper = tokio::spawn(crate::sweep::run(
         store.clone(),
         app.config.sweep_every,
         stopping.clone(),
     ));
-    let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
+    let presence = tokio::spawn(app.presence.clone().broadcast(
+        io.clone(),
+        app.cluster.clone(),
+        stopping.clone(),
+    ));
 
     let Listeners {
         main,

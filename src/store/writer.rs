@@ -27,7 +27,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Parts, StoreError, expiry_key, report_key};
+use super::StoreError;
+use super::embedded::{Parts, expiry_key, report_key};
 use crate::clip::Clip;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
