@@ -12,7 +12,7 @@ const shared = sharedCluster({ args: ['--filter-profanity', '--admin-token', ADM
 
 /** Node A takes the sender; observers on A, on B (over polling) and through nginx. */
 async function cluster(h) {
-  const { redis, nodes: [a, b], url } = shared.cluster;
+  const { redis, nodes: [a, b], url, startedAt } = shared.cluster;
   const world = {
     url: a.url,
     nodes: [a, b],
@@ -21,7 +21,7 @@ async function cluster(h) {
       await h.client(b.url, { name: 'observer-b', transports: ['polling'] }),
       await h.client(url, { name: 'observer-lb', query: { lb: `observer-${Math.random()}` } }),
     ],
-    storedCount: async () => (await clipKeysInRedis(redis)).size,
+    storedCount: async () => (await clipKeysInRedis(redis, startedAt)).size,
     adminUrl: b.url,
   };
   await seed(h, world);

@@ -198,15 +198,22 @@ export async function startRedis({ port, dir, appendonly = 'yes', appendfsync = 
 /** A clip key as the server issues them (SPEC §2: UUIDv7), anywhere in a string. */
 const UUID_V7_IN = /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g;
 
+/** The time a UUIDv7 was made, in ms since the epoch (its first 48 bits). */
+const uuidTime = (uuid) => parseInt(uuid.slice(0, 8) + uuid.slice(9, 13), 16);
+
 /**
- * How many clips Redis holds anything for: the distinct clip keys (UUIDv7) in its key names.
- * Whatever else a node keeps (the replay order, presence, bans, the id secret) is not named
- * by a clip key; so a refused clip that left anything behind, or a clip stored twice under
- * two keys, changes this count.
+ * The clips Redis holds anything for: the distinct clip keys (UUIDv7) in its key names,
+ * made at `since` or later. A clip key is made when its clip is; other UUIDv7s a node may put
+ * in key names (its own node id) are made when it starts, so `since` = the moment every node
+ * had started (`cluster.startedAt`) leaves only clips. Whatever else a node keeps (the replay
+ * order, bans, the id secret) is not named by a clip key; so a refused clip that left
+ * anything behind changes what this finds.
  */
-export async function clipKeysInRedis(redis) {
+export async function clipKeysInRedis(redis, since = 0) {
   const found = new Set();
-  for (const key of await redis.keys()) for (const [uuid] of key.matchAll(UUID_V7_IN)) found.add(uuid);
+  for (const key of await redis.keys()) {
+    for (const [uuid] of key.matchAll(UUID_V7_IN)) if (uuidTime(uuid) >= since) found.add(uuid);
+  }
   return found;
 }
 
@@ -335,7 +342,7 @@ function readLog(path) {
  * Starts a Redis (`redis` options as for startRedis), `nodes` loopchat nodes on it (each
  * started with `--redis-url <that Redis>` and `args`, plus `nodeArgs[i]` for node i), and,
  * unless `nginx: false`, nginx in front of them. Resolves with `{ redis, nodes, nginx, url
- * (nginx's), stop(), logs() }`; `stop()` stops nginx, the nodes and Redis, in that order.
+ * (nginx's), startedAt, stop(), logs() }`; `stop()` stops nginx, the nodes and Redis, in that order.
  */
 export async function startCluster({ nodes: count = 2, args = [], nodeArgs = [], redis: redisOptions = {}, nginx: withNginx = true } = {}) {
   const cluster = { redis: null, nodes: [], nginx: null, url: undefined };
@@ -357,6 +364,8 @@ export async function startCluster({ nodes: count = 2, args = [], nodeArgs = [],
     for (let i = 0; i < count; i += 1) {
       cluster.nodes.push(await startServer({ args: ['--redis-url', cluster.redis.url, ...args, ...(nodeArgs[i] ?? [])] }));
     }
+    // Every id a node makes for itself at start is older than this (see clipKeysInRedis).
+    cluster.startedAt = Date.now() + 1;
     if (withNginx) {
       cluster.nginx = await startNginx({ nodes: cluster.nodes.map((node) => node.url) });
       cluster.url = cluster.nginx.url;

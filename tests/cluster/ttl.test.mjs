@@ -6,7 +6,7 @@
 // Fails until cluster mode lands (issue 11): the nodes are started with --redis-url.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { once, sendGoodClip, loadFrames, fetchGif, replayKeys } from '../e2e/helpers.mjs';
+import { once, sendGoodClip, loadFrames, fetchGif, replayKeys, WAIT_MS } from '../e2e/helpers.mjs';
 import { clusterTest } from './services.mjs';
 
 const FRAMES = loadFrames();
@@ -33,6 +33,8 @@ clusterTest('an expired clip is gone from both nodes\' replay and GIF route, and
   const second = await sendGoodClip(senderB.socket, { message: 'a second later', frames: FRAMES.slice(2, 4) });
   await arrived;
   assert.equal(first.expires_at - first.created_at, TTL_MS);
+  // A report is kept beside its clip, and must expire with it.
+  assert.deepEqual(await senderB.socket.timeout(WAIT_MS).emitWithAck('report', { key: first.key }), { ok: true });
 
   // Before: served everywhere, and every key of the clip carries its expires_at.
   for (const clip of [first, second]) {
