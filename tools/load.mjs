@@ -545,10 +545,15 @@ async function cluster(url) {
     for (let i = 0; i < 2; i += 1) nodes.push(await startServer({ args: ['--redis-url', redis.url] }));
     nginx = await startNginx({ nodes: nodes.map((node) => node.url) });
     const single = await measureLatency(url);
+    const pids = [...nodes.map((node) => node.pid), redis.pid()];
+    const cpuBefore = pids.map(cpuSeconds);
+    const wallBefore = performance.now();
     const pair = await measureLatency(nginx.url, () => Promise.all(nodes.map((node) => connectionsOf(node.url))));
+    const cpuPercent = pids.map((pid, i) => (100 * (cpuSeconds(pid) - cpuBefore[i])) / ((performance.now() - wallBefore) / 1000));
     const singleLive = await measureLive(url);
     const pairLive = await measureLive(nginx.url);
     return {
+      'h. 2 nodes: CPU % of one core, node A / node B / Redis': cpuPercent.map((percent) => percent.toFixed(1)).join(' / '),
       'h. 2 nodes: receivers on each node': pair.connected.join(' / '),
       'h. 2 nodes: transport round trip via nginx p50 ms': percentile(pair.floorMs, 50),
       'h. 2 nodes: ack latency p50 ms': percentile(pair.ackMs, 50),

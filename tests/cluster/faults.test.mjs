@@ -197,6 +197,7 @@ clusterTest('acked clips survive a Redis kill -9 and restart (appendfsync always
     if (reply.ok) acked.push(reply.message);
     else assert.equal(reply.error.code, 'unavailable', `burst ${i}: ${JSON.stringify(reply)}`);
   }
+  t.diagnostic(`burst: ${outcomes.filter(({ reply }) => reply.ok).length} acked, ${outcomes.filter(({ reply }) => !reply.ok).length} refused unavailable`);
 
   await redis.start();
   for (const node of [a, b]) {
@@ -251,6 +252,12 @@ clusterTest('a node killed with kill -9: every acked clip is still served, its c
   }
   assert.deepEqual(disconnectsOnB, [], 'node B\'s clients were not disturbed');
   assert.equal(await healthz(b.url), 200);
+  // The dead node stops counting: in the node gauge, and in `online` (everyone is on B now).
+  await eventually(async () => (await metric(b.url, 'loopchat_cluster_nodes')) === 1, 'loopchat_cluster_nodes 1 on node B');
+  await eventually(async () => {
+    const presence = onB[0].received.presence.at(-1);
+    return presence?.online === await metric(b.url, 'loopchat_connections');
+  }, 'online counting node B\'s connections only');
   // The reconnected clients are in the chat again: a clip from one reaches node B's client.
   const arrived = once(onB[0].socket, 'message');
   const after = await sendGoodClip(onA[0].socket, { message: 'after the crash', frames: [FRAMES[0]] });
