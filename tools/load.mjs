@@ -174,12 +174,14 @@ async function connect(url, name) {
   return socket;
 }
 
+/** `count` sockets on `url`, or, given a list of URLs, spread over them in turn. */
 async function connectMany(url, count, prefix) {
+  const urls = [url].flat();
   const sockets = [];
   // Batches keep the handshake burst from looking like a SYN flood to the kernel.
   for (let start = 0; start < count; start += 200) {
     const batch = Math.min(200, count - start);
-    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(url, `${prefix}${start + i}`))));
+    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(urls[(start + i) % urls.length], `${prefix}${start + i}`))));
   }
   return sockets;
 }
@@ -526,6 +528,19 @@ async function soak() {
 
 // ---- h./i.: two nodes on Redis behind nginx ----------------------------------------------
 
+/**
+ * Runs `work` and returns `[its result, the CPU % of one core that each group of `groups`
+ * (lists of PIDs) used meanwhile, as "a / b / …"]`.
+ */
+async function cpuDuring(groups, work) {
+  const total = (pids) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = groups.map(total);
+  const started = performance.now();
+  const result = await work();
+  const seconds = (performance.now() - started) / 1000;
+  return [result, groups.map((pids, i) => ((100 * (total(pids) - before[i])) / seconds).toFixed(1)).join(' / ')];
+}
+
 async function connectionsOf(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(text.match(/^loopchat_connections (\S+)$/m)?.[1] ?? NaN);
@@ -543,17 +558,17 @@ async function cluster(url) {
   let nginx;
   try {
     for (let i = 0; i < 2; i += 1) nodes.push(await startServer({ args: ['--redis-url', redis.url] }));
-    nginx = await startNginx({ nodes: nodes.map((node) => node.url) });
+    // As many nginx workers as cores, as an operator would run it.
+    nginx = await startNginx({ nodes: nodes.map((node) => node.url), workers: 'auto' });
+    const services = () => [[nodes[0].pid], [nodes[1].pid], [redis.pid()], nginx.pids()];
     const single = await measureLatency(url);
-    const pids = [...nodes.map((node) => node.pid), redis.pid()];
-    const cpuBefore = pids.map(cpuSeconds);
-    const wallBefore = performance.now();
-    const pair = await measureLatency(nginx.url, () => Promise.all(nodes.map((node) => connectionsOf(node.url))));
-    const cpuPercent = pids.map((pid, i) => (100 * (cpuSeconds(pid) - cpuBefore[i])) / ((performance.now() - wallBefore) / 1000));
+    const [pair, pairCpu] = await cpuDuring(services(), () => measureLatency(nginx.url, () => Promise.all(nodes.map((node) => connectionsOf(node.url)))));
     const singleLive = await measureLive(url);
-    const pairLive = await measureLive(nginx.url);
+    const [pairLive, pairLiveCpu] = await cpuDuring(services(), () => measureLive(nginx.url));
+    // The same, every socket straight to a node, half on each: nginx's share of the above.
+    const directLive = await measureLive(nodes.map((node) => node.url));
     return {
-      'h. 2 nodes: CPU % of one core, node A / node B / Redis': cpuPercent.map((percent) => percent.toFixed(1)).join(' / '),
+      'h. 2 nodes: CPU % of one core, node A / B / Redis / nginx': pairCpu,
       'h. 2 nodes: receivers on each node': pair.connected.join(' / '),
       'h. 2 nodes: transport round trip via nginx p50 ms': percentile(pair.floorMs, 50),
       'h. 2 nodes: ack latency p50 ms': percentile(pair.ackMs, 50),
@@ -564,10 +579,14 @@ async function cluster(url) {
       'h. baseline: 1 node, transport round trip p50 ms': percentile(single.floorMs, 50),
       'h. baseline: 1 node, ack latency p50 ms': percentile(single.ackMs, 50),
       'h. baseline: 1 node, fan-out p50 ms': percentile(single.fanOutMs, 50),
+      'i. 2 nodes: CPU % of one core, node A / B / Redis / nginx': pairLiveCpu,
       'i. 2 nodes: live delivered %': pairLive.deliveredPercent,
       'i. 2 nodes: live relay latency p50 ms': percentile(pairLive.relayMs, 50),
       'i. 2 nodes: live relay latency p99 ms': percentile(pairLive.relayMs, 99),
+      'i. baseline: 2 nodes without nginx, live delivered %': directLive.deliveredPercent,
+      'i. baseline: 2 nodes without nginx, live relay latency p99 ms': percentile(directLive.relayMs, 99),
       'i. baseline: 1 node, live delivered %': singleLive.deliveredPercent,
+      'i. baseline: 1 node, live relay latency p50 ms': percentile(singleLive.relayMs, 50),
       'i. baseline: 1 node, live relay latency p99 ms': percentile(singleLive.relayMs, 99),
       'i. baseline: generator event-loop delay p99 ms (2 nodes)': pairLive.loopDelayP99,
     };

@@ -251,9 +251,9 @@ export function renderNginxConfig(text, { listen, servers }) {
  * The main configuration around the rendered file: what an operator's /etc/nginx/nginx.conf
  * provides, with every path inside `dir`.
  */
-function mainConfig(dir) {
+function mainConfig(dir, workers) {
   return `# A test's own nginx (tests/cluster/services.mjs): every file inside ${dir}.
-worker_processes 1;
+worker_processes ${workers};
 worker_rlimit_nofile 16384;
 events {
     # Each client holds two connections here (its own and the one to its node).
@@ -281,11 +281,12 @@ function portOpen(port) {
 
 /**
  * Starts nginx with deploy/nginx/loopchat.conf in front of `nodes` (base URLs such as
- * `http://127.0.0.1:41234`), listening on 127.0.0.1, a free port. Resolves once the port
- * accepts connections, with `{ url, dir, config, pid, stop(), output(), cleanup() }`
- * (`config` is the rendered file).
+ * `http://127.0.0.1:41234`), listening on 127.0.0.1, a free port, with `workers` worker
+ * processes (one, or e.g. 'auto' for the load tool). Resolves once the port accepts
+ * connections, with `{ url, dir, config, pid, pids(), stop(), output(), cleanup() }`
+ * (`config` is the rendered file; `pids()` the master's and its workers').
  */
-export async function startNginx({ nodes }) {
+export async function startNginx({ nodes, workers = 1 }) {
   const dir = await ownDir('loopchat-nginx-');
   // Workers run as `nobody` when nginx is started by root; they reach the temp folders
   // that the master makes (and hands to them) inside this one.
@@ -296,7 +297,7 @@ export async function startNginx({ nodes }) {
     servers: nodes.map((url) => new URL(url).host),
   });
   await writeFile(join(dir, 'loopchat.conf'), config);
-  await writeFile(join(dir, 'nginx.conf'), mainConfig(dir));
+  await writeFile(join(dir, 'nginx.conf'), mainConfig(dir, workers));
   const errorLog = join(dir, 'error.log');
   const lines = [];
   const argv = ['-e', errorLog, '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
@@ -319,6 +320,7 @@ export async function startNginx({ nodes }) {
     dir,
     config,
     pid: proc.child.pid,
+    pids: () => [proc.child.pid, ...readLog(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number)],
     stop: () => stopProcess(proc, 'SIGTERM', 'nginx'),
     output: () => [...lines, readLog(errorLog)].join('\n'),
     async cleanup() {
