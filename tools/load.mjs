@@ -23,11 +23,15 @@
 //   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB;
 //   h.    the transport floor again (a `call:leave` round trip, acked at once) on the same
 //         800 connections, and the generator's own event-loop delay p99.
+//   i./j. two nodes on Redis behind nginx (SPEC §8): the same fan-out, ack latency and live
+//         room as b., a. and d., measured on the single node and on the pair back to back,
+//         with the transport round trip through nginx as the pair's floor.
 //
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
 //   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk,
-//                                     soak or call
+//                                     soak, call or cluster (cluster needs redis-server
+//                                     and nginx)
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +43,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 import { slowDiskEnv } from './slow-fsync.mjs';
 import { diskBytes } from './disk.mjs';
+import { startNginx, startRedis } from '../tests/cluster/services.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -162,8 +167,12 @@ async function histogramMedian(url, name) {
 
 // ---- clients ---------------------------------------------------------------------------
 
+// Every socket passes its own sticky key, as the pages do (SPEC §8): behind nginx the
+// sockets spread over the nodes; a node alone ignores it.
+const RUN = Math.random().toString(36).slice(2, 8);
+
 async function connect(url, name) {
-  const socket = io(url, { transports: ['websocket'], auth: { name }, forceNew: true, reconnection: false });
+  const socket = io(url, { transports: ['websocket'], auth: { name }, query: { lb: `${RUN}-${name}` }, forceNew: true, reconnection: false });
   await new Promise((resolve, reject) => {
     socket.once('welcome', resolve);
     socket.once('connect_error', reject);
@@ -171,12 +180,14 @@ async function connect(url, name) {
   return socket;
 }
 
+/** `count` sockets on `url`, or, given a list of URLs, spread over them in turn. */
 async function connectMany(url, count, prefix) {
+  const urls = [url].flat();
   const sockets = [];
   // Batches keep the handshake burst from looking like a SYN flood to the kernel.
   for (let start = 0; start < count; start += 200) {
     const batch = Math.min(200, count - start);
-    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(url, `${prefix}${start + i}`))));
+    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(urls[(start + i) % urls.length], `${prefix}${start + i}`))));
   }
   return sockets;
 }
@@ -205,7 +216,13 @@ async function withLimit(what, work) {
 
 // ---- a. + b.: ack latency and fan-out with receivers connected ---------------------------
 
-async function latencyAndFanOut(url) {
+/**
+ * Connects `config.receivers` receivers to `url`, measures the transport floor, then sends
+ * `config.latencyClips` clips one after another and times each one's ack and its arrival at
+ * the last receiver. `whileConnected()` runs with every receiver connected (e.g. to count
+ * them on each node). Returns the raw figures.
+ */
+async function measureLatency(url, whileConnected = async () => undefined) {
   const receivers = await connectMany(url, config.receivers, 'receiver-');
   const arrivals = new Map(); // key -> [arrival times]
   for (const receiver of receivers) {
@@ -216,6 +233,7 @@ async function latencyAndFanOut(url) {
       arrivals.set(message.key, times);
     });
   }
+  const connected = await whileConnected();
   const floorMs = [];
   const probe = await connect(url, 'floor-probe');
   for (let i = 0; i < config.latencyClips; i += 1) {
@@ -246,6 +264,11 @@ async function latencyAndFanOut(url) {
   }
   sender?.close();
   closeAll(receivers);
+  return { floorMs, ackMs, fanOutMs, connected };
+}
+
+async function latencyAndFanOut(url) {
+  const { floorMs, ackMs, fanOutMs } = await measureLatency(url);
   return {
     'a./b. baseline: transport round trip p50 ms': percentile(floorMs, 50),
     'a./b. baseline: transport round trip p99 ms': percentile(floorMs, 99),
@@ -297,7 +320,8 @@ async function throughput(url) {
 
 // ---- d.: live room ----------------------------------------------------------------------
 
-async function liveRoom(url) {
+/** The live room's raw figures on `url`: `config.streamers` streamers, `config.viewers` viewers. */
+async function measureLive(url) {
   const viewers = await connectMany(url, config.viewers, 'viewer-');
   const streamers = await connectMany(url, config.streamers, 'streamer-');
   for (const socket of [...viewers, ...streamers]) await socket.timeout(5000).emitWithAck('live:join');
@@ -333,11 +357,21 @@ async function liveRoom(url) {
   const expected = config.streamers * config.liveSeconds * config.viewers;
   closeAll([...viewers, ...streamers]);
   return {
-    'd. live frames relayed to viewers/s': delivered / seconds,
-    'd. live delivered %': (100 * delivered) / expected,
-    'd. live relay latency p50 ms': percentile(relayMs, 50),
-    'd. live relay latency p99 ms': percentile(relayMs, 99),
-    'd. baseline: generator event-loop delay p99 ms': loopDelay.percentile(99) / 1e6,
+    perSecond: delivered / seconds,
+    deliveredPercent: (100 * delivered) / expected,
+    relayMs,
+    loopDelayP99: loopDelay.percentile(99) / 1e6,
+  };
+}
+
+async function liveRoom(url) {
+  const live = await measureLive(url);
+  return {
+    'd. live frames relayed to viewers/s': live.perSecond,
+    'd. live delivered %': live.deliveredPercent,
+    'd. live relay latency p50 ms': percentile(live.relayMs, 50),
+    'd. live relay latency p99 ms': percentile(live.relayMs, 99),
+    'd. baseline: generator event-loop delay p99 ms': live.loopDelayP99,
   };
 }
 
@@ -591,10 +625,81 @@ async function callSignalling(url, pid) {
   };
 }
 
+// ---- i./j.: two nodes on Redis behind nginx ----------------------------------------------
+
+/**
+ * Runs `work` and returns `[its result, the CPU % of one core that each group of `groups`
+ * (lists of PIDs) used meanwhile, as "a / b / …"]`.
+ */
+async function cpuDuring(groups, work) {
+  const total = (pids) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = groups.map(total);
+  const started = performance.now();
+  const result = await work();
+  const seconds = (performance.now() - started) / 1000;
+  return [result, groups.map((pids, i) => ((100 * (total(pids) - before[i])) / seconds).toFixed(1)).join(' / ')];
+}
+
+async function connectionsOf(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(text.match(/^loopchat_connections (\S+)$/m)?.[1] ?? NaN);
+}
+
+/**
+ * A Redis as cluster mode wants it (appendonly, appendfsync always), two nodes on it and
+ * nginx with deploy/nginx/loopchat.conf in front; the same fan-out, ack latency and live room
+ * as a., b. and d. through nginx, each right after the same measurement on the single node
+ * `url`, so that both come from one machine in one state.
+ */
+async function cluster(url) {
+  const redis = await startRedis();
+  const nodes = [];
+  let nginx;
+  try {
+    for (let i = 0; i < 2; i += 1) nodes.push(await startServer({ args: ['--redis-url', redis.url] }));
+    // As many nginx workers as cores, as an operator would run it.
+    nginx = await startNginx({ nodes: nodes.map((node) => node.url), workers: 'auto' });
+    const services = () => [[nodes[0].pid], [nodes[1].pid], [redis.pid()], nginx.pids()];
+    const single = await measureLatency(url);
+    const [pair, pairCpu] = await cpuDuring(services(), () => measureLatency(nginx.url, () => Promise.all(nodes.map((node) => connectionsOf(node.url)))));
+    const singleLive = await measureLive(url);
+    const [pairLive, pairLiveCpu] = await cpuDuring(services(), () => measureLive(nginx.url));
+    // The same, every socket straight to a node, half on each: nginx's share of the above.
+    const directLive = await measureLive(nodes.map((node) => node.url));
+    return {
+      'i. 2 nodes: CPU % of one core, node A / B / Redis / nginx': pairCpu,
+      'i. 2 nodes: receivers on each node': pair.connected.join(' / '),
+      'i. 2 nodes: transport round trip via nginx p50 ms': percentile(pair.floorMs, 50),
+      'i. 2 nodes: ack latency p50 ms': percentile(pair.ackMs, 50),
+      'i. 2 nodes: ack latency p99 ms': percentile(pair.ackMs, 99),
+      'i. 2 nodes: fan-out to all receivers p50 ms': percentile(pair.fanOutMs, 50),
+      'i. 2 nodes: fan-out to all receivers p99 ms': percentile(pair.fanOutMs, 99),
+      'i. 2 nodes: clips fully delivered': `${pair.fanOutMs.length}/${config.latencyClips}`,
+      'i. baseline: 1 node, transport round trip p50 ms': percentile(single.floorMs, 50),
+      'i. baseline: 1 node, ack latency p50 ms': percentile(single.ackMs, 50),
+      'i. baseline: 1 node, fan-out p50 ms': percentile(single.fanOutMs, 50),
+      'j. 2 nodes: CPU % of one core, node A / B / Redis / nginx': pairLiveCpu,
+      'j. 2 nodes: live delivered %': pairLive.deliveredPercent,
+      'j. 2 nodes: live relay latency p50 ms': percentile(pairLive.relayMs, 50),
+      'j. 2 nodes: live relay latency p99 ms': percentile(pairLive.relayMs, 99),
+      'j. baseline: 2 nodes without nginx, live delivered %': directLive.deliveredPercent,
+      'j. baseline: 2 nodes without nginx, live relay latency p99 ms': percentile(directLive.relayMs, 99),
+      'j. baseline: 1 node, live delivered %': singleLive.deliveredPercent,
+      'j. baseline: 1 node, live relay latency p50 ms': percentile(singleLive.relayMs, 50),
+      'j. baseline: 1 node, live relay latency p99 ms': percentile(singleLive.relayMs, 99),
+      'j. baseline: generator event-loop delay p99 ms (2 nodes)': pairLive.loopDelayP99,
+    };
+  } finally {
+    await nginx?.cleanup();
+    for (const node of nodes) await node.stop();
+    await redis.cleanup();
+  }
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 // Phases that take (url, pid) share the one server started below; `slowdisk` and `soak`
-// start their own.
+// start their own, and so does `cluster` (beside the shared one, its baseline).
 const phases = {
   latency: latencyAndFanOut,
   throughput,
@@ -603,6 +708,7 @@ const phases = {
   slowdisk: slowDisk,
   soak,
   call: callSignalling,
+  cluster,
 };
 
 const server = await startServer();

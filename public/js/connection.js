@@ -5,8 +5,11 @@ import { identicon } from './identicon.js';
 
 const NAME_KEY = 'loopchat.name';
 const TOKEN_KEY = 'loopchat.token';
+const STICKY_KEY = 'loopchat.lb';
 /** 32 random bytes in unpadded base64url. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** 12 random bytes in unpadded base64url. */
+const STICKY_PATTERN = /^[A-Za-z0-9_-]{16}$/;
 /** The server lists at most this many people (SPEC §2). */
 const PEOPLE_LISTED = 50;
 
@@ -38,6 +41,37 @@ function browserToken() {
   }
 }
 
+let tabStickyKey;
+
+/**
+ * This tab's key for the balancer in front of a cluster (SPEC §8), sent as `?lb=` on every
+ * Socket.IO request. The balancer sends all requests with one key to one node, which
+ * long-polling needs, and different keys to different nodes, so that people behind one
+ * address (an office, a phone network) still spread over the nodes. Kept in sessionStorage:
+ * the same over reloads and reconnections of this tab, a new one for a new tab. It
+ * identifies nobody: it is random, and not the token. Every page that opens a socket passes
+ * it: `io({ query: { lb: stickyKey() } })`.
+ */
+export function stickyKey() {
+  if (tabStickyKey) return tabStickyKey;
+  try {
+    const stored = sessionStorage.getItem(STICKY_KEY);
+    if (stored && STICKY_PATTERN.test(stored)) {
+      tabStickyKey = stored;
+      return tabStickyKey;
+    }
+  } catch {
+    // No storage: a key for this page only.
+  }
+  tabStickyKey = base64url(crypto.getRandomValues(new Uint8Array(12)));
+  try {
+    sessionStorage.setItem(STICKY_KEY, tabStickyKey);
+  } catch {
+    // As above: the next page of this tab may land on another node, which is harmless.
+  }
+  return tabStickyKey;
+}
+
 /** The name this browser asked for last time, so that the server gives it again. */
 function rememberedName() {
   try {
@@ -67,7 +101,7 @@ function rememberName(name) {
 export function connect({ muted } = {}) {
   const name = rememberedName();
   const token = browserToken();
-  const socket = io({ auth: name ? { name, token } : { token } });
+  const socket = io({ auth: name ? { name, token } : { token }, query: { lb: stickyKey() } });
   let me = null;
   let people = [];
   const peopleListeners = [];

@@ -82,8 +82,10 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
     };
     child.stdout.on('data', onData('stdout'));
     child.stderr.on('data', onData('stderr'));
-    exited.then(({ code, signal, error }) => settle(reject, new Error(
-      `server exited before listening (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''}): ${SERVER_BIN} ${argv.join(' ')}\n${tail(lines)}`)));
+    exited.then(({ code, signal, error }) => settle(reject, Object.assign(new Error(
+      `server exited before listening (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''}): ${SERVER_BIN} ${argv.join(' ')}\n${tail(lines)}`),
+    // For suites that check how a start is refused: the exit and every line printed.
+    { exit: { code, signal }, output: lines.join('\n') })));
   });
 
   async function signalAndWait(signal) {
@@ -207,10 +209,14 @@ export class Harness {
  * `welcome` and then `messages` arrived, with the client itself (`token` is the browser's
  * identity token of SPEC §10, sent as `auth.token`); `welcome` and `replay` are
  * then filled in, and `received.<event>` lists every payload of that event so far.
+ * `query` is added to every request's URL (e.g. `{ lb }`, the sticky key of SPEC §8);
+ * `reconnection: true` lets the client reconnect as a page does (each reconnection's
+ * `welcome` and `messages` are then appended to `received`).
  */
-export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS, tls = {} } = {}) {
+export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS, tls = {}, query, reconnection = false } = {}) {
   // `tls` reaches Node's TLS for both transports (e.g. `{ ca }` to trust a test's own CA).
-  const options = { transports, forceNew: true, reconnection: false, autoConnect: false, ...tls };
+  const options = { transports, forceNew: true, reconnection, autoConnect: false, ...tls };
+  if (query !== undefined) options.query = query;
   if (name !== undefined || token !== undefined) options.auth = { name, token };
   const socket = io(url, options);
   const client = {

@@ -1,0 +1,412 @@
+// The services a cluster test (SPEC §8) starts for itself: Debian's redis-server and nginx,
+// each on a free port of 127.0.0.1 with its own temporary folder, and `startCluster`, which
+// puts loopchat nodes (helpers.mjs `startServer`) between the two. Nothing here uses a
+// system-wide Redis or nginx: every process is started here, found again by its PID, and
+// stopped by it, at the end of its test file or, if the file crashes, when its process exits.
+//
+// nginx runs deploy/nginx/loopchat.conf itself, rendered with only its `listen` line and its
+// upstream's `server` lines replaced (see `renderNginxConfig`), inside a small main
+// configuration that keeps every log and temporary file in the instance's own folder.
+import { spawn, execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
+import { REPO_ROOT, e2e, startServer } from '../e2e/helpers.mjs';
+
+const run = promisify(execFile);
+
+export const NGINX_CONFIG = resolve(REPO_ROOT, 'deploy/nginx/loopchat.conf');
+const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+const REDIS_CLI = process.env.REDIS_CLI_BIN ?? 'redis-cli';
+// Debian installs nginx in /usr/sbin, which is not on every PATH.
+const NGINX_BIN = process.env.NGINX_BIN ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
+/** How long a service may take to start or stop before the test fails. */
+const SERVICE_TIMEOUT_MS = 10_000;
+
+// Processes and folders of this test process, for the exit hook below.
+const running = new Map(); // child -> the signal that stops it with everything it started
+const ownedDirs = new Set();
+process.once('exit', () => {
+  for (const [child, signal] of running) {
+    try { child.kill(signal); } catch { /* already gone */ }
+  }
+  for (const dir of ownedDirs) {
+    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+});
+
+/** A TCP port of 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolveListen);
+  });
+  const { port } = server.address();
+  await new Promise((resolveClose) => server.close(resolveClose));
+  return port;
+}
+
+async function ownDir(prefix) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  ownedDirs.add(dir);
+  return dir;
+}
+
+async function removeDir(dir) {
+  await rm(dir, { recursive: true, force: true });
+  ownedDirs.delete(dir);
+}
+
+/**
+ * Spawns `bin args`, keeping its output in `lines`; resolves once `isReady()` (polled, and
+ * after every line) holds, rejects if it exits first or takes longer than SERVICE_TIMEOUT_MS.
+ */
+async function launch(bin, args, { lines, isReady, what, stopSignal, env = {} }) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const exited = new Promise((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+    child.once('error', (error) => resolveExit({ code: null, signal: null, error }));
+  });
+  running.set(child, stopSignal);
+  exited.then(() => running.delete(child));
+  const stream = process.env.LOOPCHAT_E2E_LOG === '1';
+  const onData = (name) => {
+    let partial = '';
+    return (chunk) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop();
+      for (const line of parts) {
+        lines.push(line);
+        if (stream) process.stderr.write(`[${what} ${child.pid} ${name}] ${line}\n`);
+      }
+    };
+  };
+  child.stdout.on('data', onData('stdout'));
+  child.stderr.on('data', onData('stderr'));
+
+  const deadline = Date.now() + SERVICE_TIMEOUT_MS;
+  let exitInfo = null;
+  exited.then((info) => { exitInfo = info; });
+  for (;;) {
+    if (exitInfo) {
+      const { code, signal, error } = exitInfo;
+      throw new Error(`${what} exited while starting (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''}): ${bin} ${args.join(' ')}\n${lines.slice(-40).join('\n')}`);
+    }
+    if (await isReady()) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`${what} did not start within ${SERVICE_TIMEOUT_MS} ms: ${bin} ${args.join(' ')}\n${lines.slice(-40).join('\n')}`);
+    }
+    await sleep(20);
+  }
+  return { child, exited, exitInfo: () => exitInfo };
+}
+
+/** Sends `signal` and waits for the exit; SIGKILL after SERVICE_TIMEOUT_MS. */
+async function stopProcess({ child, exited, exitInfo }, signal, what) {
+  if (exitInfo()) return exitInfo();
+  child.kill(signal);
+  let timer;
+  const timeout = new Promise((resolveTimeout) => { timer = setTimeout(resolveTimeout, SERVICE_TIMEOUT_MS, 'timeout'); });
+  const result = await Promise.race([exited, timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+    throw new Error(`${what} did not exit within ${SERVICE_TIMEOUT_MS} ms of ${signal}`);
+  }
+  return result;
+}
+
+// ---- Redis ---------------------------------------------------------------------------------
+
+/**
+ * Starts Debian's redis-server on 127.0.0.1, a free port (or `port`), its data in a fresh
+ * folder (or `dir`), durable as cluster mode requires by default: `appendonly yes`,
+ * `appendfsync always`, no RDB snapshots. `appendonly` / `appendfsync` weaken that for the
+ * start-up check's tests; `args` are added (e.g. `['--rename-command', 'CONFIG', '']`).
+ *
+ * Resolves once Redis accepts connections, with `{ port, url, dir, pid(), start(), stop(),
+ * kill9(), cli(...args), keys(), output(), cleanup() }`: `start()` starts it again on the same
+ * port and folder after a stop, as an operator's restart does.
+ */
+export async function startRedis({ port, dir, appendonly = 'yes', appendfsync = 'always', args = [] } = {}) {
+  port ??= await freePort();
+  const madeDir = dir === undefined;
+  dir ??= await ownDir('loopchat-redis-');
+  const argv = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+    '--appendonly', appendonly, '--appendfsync', appendfsync, '--save', '',
+    '--daemonize', 'no', '--logfile', '', ...args,
+  ];
+  const lines = [];
+  let current = null;
+
+  async function start() {
+    if (current && !current.exitInfo()) throw new Error(`redis on port ${port} is already running`);
+    const from = lines.length;
+    current = await launch(REDIS_BIN, argv, {
+      lines,
+      what: 'redis-server',
+      stopSignal: 'SIGKILL',
+      // Printed once the data (the append-only file) is loaded and the port is open.
+      isReady: () => lines.slice(from).some((line) => line.includes('Ready to accept connections')),
+    });
+  }
+  await start();
+
+  const redis = {
+    port,
+    url: `redis://127.0.0.1:${port}/`,
+    dir,
+    pid: () => current.child.pid,
+    start,
+    /** SIGTERM: Redis writes what it has and exits. */
+    stop: () => stopProcess(current, 'SIGTERM', 'redis-server'),
+    /** SIGKILL: only what reached the disk (the fsynced append-only file) is left. */
+    kill9: () => stopProcess(current, 'SIGKILL', 'redis-server'),
+    /** Runs a command with redis-cli against this instance; resolves with its output. */
+    async cli(...args) {
+      const { stdout } = await run(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: SERVICE_TIMEOUT_MS });
+      return stdout.replace(/\n$/, '');
+    },
+    /** Every key in the instance (SCAN, not KEYS). */
+    async keys() {
+      const out = await redis.cli('--scan');
+      return out === '' ? [] : out.split('\n');
+    },
+    output: () => lines.join('\n'),
+    async cleanup() {
+      try {
+        if (!current.exitInfo()) await redis.stop();
+      } finally {
+        if (madeDir) await removeDir(dir);
+      }
+    },
+  };
+  return redis;
+}
+
+/** A clip key as the server issues them (SPEC §2: UUIDv7), anywhere in a string. */
+const UUID_V7_IN = /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g;
+
+/** The time a UUIDv7 was made, in ms since the epoch (its first 48 bits). */
+const uuidTime = (uuid) => parseInt(uuid.slice(0, 8) + uuid.slice(9, 13), 16);
+
+/**
+ * The clips Redis holds anything for: the distinct clip keys (UUIDv7) in its key names,
+ * made at `since` or later. A clip key is made when its clip is; other UUIDv7s a node may put
+ * in key names (its own node id) are made when it starts, so `since` = the moment every node
+ * had started (`cluster.startedAt`) leaves only clips. Whatever else a node keeps (the replay
+ * order, bans, the id secret) is not named by a clip key; so a refused clip that left
+ * anything behind changes what this finds.
+ */
+export async function clipKeysInRedis(redis, since = 0) {
+  const found = new Set();
+  for (const key of await redis.keys()) {
+    for (const [uuid] of key.matchAll(UUID_V7_IN)) if (uuidTime(uuid) >= since) found.add(uuid);
+  }
+  return found;
+}
+
+// ---- nginx ---------------------------------------------------------------------------------
+
+/**
+ * deploy/nginx/loopchat.conf with its one `listen` directive set to `listen` and the
+ * `server` lines of its `upstream loopchat` block replaced by one per address of `servers`.
+ * Everything else is kept byte for byte; a file that no longer has exactly that shape is an
+ * error rather than a config the tests would silently not exercise.
+ */
+export function renderNginxConfig(text, { listen, servers }) {
+  const lines = text.split('\n');
+  const directive = (line) => line.replace(/#.*/, '').trim();
+  const listens = lines.flatMap((line, i) => (/^listen\s+[^;]+;$/.test(directive(line)) ? [i] : []));
+  if (listens.length !== 1) throw new Error(`${NGINX_CONFIG}: expected exactly one listen directive, found ${listens.length}`);
+  const start = lines.findIndex((line) => /^upstream\s+loopchat\s*\{$/.test(directive(line)));
+  if (start < 0) throw new Error(`${NGINX_CONFIG}: no "upstream loopchat {" block`);
+  const end = lines.findIndex((line, i) => i > start && directive(line) === '}');
+  const nodeLines = lines.flatMap((line, i) => (i > start && i < end && /^server\s+\S+.*;$/.test(directive(line)) ? [i] : []));
+  if (nodeLines.length === 0) throw new Error(`${NGINX_CONFIG}: no server line in the upstream block`);
+
+  const indent = (i) => lines[i].match(/^\s*/)[0];
+  const listenLine = `${indent(listens[0])}listen ${listen};`;
+  const serverLines = servers.map((address) => `${indent(nodeLines[0])}server ${address};`);
+  return lines.flatMap((line, i) => {
+    if (i === listens[0]) return [listenLine];
+    if (i === nodeLines[0]) return serverLines;
+    if (nodeLines.includes(i)) return [];
+    return [line];
+  }).join('\n');
+}
+
+/**
+ * The main configuration around the rendered file: what an operator's /etc/nginx/nginx.conf
+ * provides, with every path inside `dir`.
+ */
+function mainConfig(dir, workers) {
+  return `# A test's own nginx (tests/cluster/services.mjs): every file inside ${dir}.
+worker_processes ${workers};
+worker_rlimit_nofile 16384;
+events {
+    # Each client holds two connections here (its own and the one to its node).
+    worker_connections 8192;
+}
+http {
+    access_log ${dir}/access.log;
+    client_body_temp_path ${dir}/client_body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+    include ${dir}/loopchat.conf;
+}
+`;
+}
+
+function portOpen(port) {
+  return new Promise((resolveOpen) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolveOpen(true); });
+    socket.once('error', () => resolveOpen(false));
+  });
+}
+
+/**
+ * Starts nginx with deploy/nginx/loopchat.conf in front of `nodes` (base URLs such as
+ * `http://127.0.0.1:41234`), listening on 127.0.0.1, a free port, with `workers` worker
+ * processes (one, or e.g. 'auto' for the load tool). Resolves once the port accepts
+ * connections, with `{ url, dir, config, pid, pids(), stop(), output(), cleanup() }`
+ * (`config` is the rendered file; `pids()` the master's and its workers').
+ */
+export async function startNginx({ nodes, workers = 1 }) {
+  const dir = await ownDir('loopchat-nginx-');
+  // Workers run as `nobody` when nginx is started by root; they reach the temp folders
+  // that the master makes (and hands to them) inside this one.
+  await chmod(dir, 0o755);
+  const port = await freePort();
+  const config = renderNginxConfig(await readFile(NGINX_CONFIG, 'utf8'), {
+    listen: `127.0.0.1:${port}`,
+    servers: nodes.map((url) => new URL(url).host),
+  });
+  await writeFile(join(dir, 'loopchat.conf'), config);
+  await writeFile(join(dir, 'nginx.conf'), mainConfig(dir, workers));
+  const errorLog = join(dir, 'error.log');
+  const lines = [];
+  const argv = ['-e', errorLog, '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
+  let proc;
+  try {
+    proc = await launch(NGINX_BIN, argv, {
+      lines,
+      what: 'nginx',
+      // The master stops its workers on SIGTERM; after a SIGKILL they would linger.
+      stopSignal: 'SIGTERM',
+      isReady: () => portOpen(port),
+    });
+  } catch (error) {
+    error.message += `\n${readLog(errorLog)}`;
+    await removeDir(dir);
+    throw error;
+  }
+  const nginx = {
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    config,
+    pid: proc.child.pid,
+    pids: () => [proc.child.pid, ...readLog(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number)],
+    stop: () => stopProcess(proc, 'SIGTERM', 'nginx'),
+    output: () => [...lines, readLog(errorLog)].join('\n'),
+    async cleanup() {
+      try {
+        await nginx.stop();
+      } finally {
+        await removeDir(dir);
+      }
+    },
+  };
+  return nginx;
+}
+
+function readLog(path) {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}
+
+// ---- a cluster -----------------------------------------------------------------------------
+
+/**
+ * Starts a Redis (`redis` options as for startRedis), `nodes` loopchat nodes on it (each
+ * started with `--redis-url <that Redis>` and `args`, plus `nodeArgs[i]` for node i), and,
+ * unless `nginx: false`, nginx in front of them. Resolves with `{ redis, nodes, nginx, url
+ * (nginx's), startedAt, stop(), logs() }`; `stop()` stops nginx, the nodes and Redis, in that order.
+ */
+export async function startCluster({ nodes: count = 2, args = [], nodeArgs = [], redis: redisOptions = {}, nginx: withNginx = true } = {}) {
+  const cluster = { redis: null, nodes: [], nginx: null, url: undefined };
+  cluster.stop = async () => {
+    const errors = [];
+    for (const service of [cluster.nginx, ...[...cluster.nodes].reverse(), cluster.redis]) {
+      try { await service?.cleanup(); } catch (error) { errors.push(error); }
+    }
+    if (errors.length) throw errors[0];
+  };
+  /** `{ url, output() }` of every service, as the e2e harness prints them when a test fails. */
+  cluster.logs = () => [
+    ...cluster.nodes.map((node, i) => ({ url: `node ${i} ${node.url}`, output: node.output })),
+    ...(cluster.redis ? [{ url: `redis ${cluster.redis.url}`, output: cluster.redis.output }] : []),
+    ...(cluster.nginx ? [{ url: `nginx ${cluster.nginx.url}`, output: cluster.nginx.output }] : []),
+  ];
+  try {
+    cluster.redis = await startRedis(redisOptions);
+    for (let i = 0; i < count; i += 1) {
+      cluster.nodes.push(await startServer({ args: ['--redis-url', cluster.redis.url, ...args, ...(nodeArgs[i] ?? [])] }));
+    }
+    // Every id a node makes for itself at start is older than this (see clipKeysInRedis).
+    cluster.startedAt = Date.now() + 1;
+    if (withNginx) {
+      cluster.nginx = await startNginx({ nodes: cluster.nodes.map((node) => node.url) });
+      cluster.url = cluster.nginx.url;
+    }
+  } catch (error) {
+    await cluster.stop().catch(() => {});
+    throw error;
+  }
+  return cluster;
+}
+
+/**
+ * One cluster shared by the tests of a file: started before the first, stopped after the
+ * last. Returns a handle whose `cluster` is set once started; `test(name, fn)` is the e2e
+ * harness's test with the cluster as a third argument, printing every service's output when
+ * it fails. Tests that share it must leave it as they found it (clients close, Redis runs).
+ */
+export function sharedCluster(options) {
+  const handle = { cluster: null };
+  before(async () => { handle.cluster = await startCluster(options); });
+  after(async () => { await handle.cluster?.stop(); });
+  handle.test = (name, fn, testOptions) => clusterTest(name, () => handle.cluster, fn, testOptions);
+  return handle;
+}
+
+/**
+ * A test that starts its own cluster (or takes `cluster()`'s) with the e2e harness `h`:
+ * `fn(t, h, cluster)`. A cluster started by `h.cluster(options)` is stopped after the test.
+ */
+export function clusterTest(name, cluster, fn, options) {
+  return e2e(name, async (t, h) => {
+    h.cluster = async (clusterOptions) => {
+      const own = await startCluster(clusterOptions);
+      h.cleanups.push(() => own.stop());
+      h.servers.push(...own.logs());
+      return own;
+    };
+    const shared = cluster?.();
+    if (shared) h.servers.push(...shared.logs());
+    await fn(t, h, shared);
+  }, options);
+}
