@@ -85,6 +85,7 @@ pub(crate) async fn on_connect(
     socket.on("report", on_report);
     socket.on_disconnect(on_disconnect);
     crate::live::register(&socket);
+    crate::call::register(&socket);
 
     let replay = app
         .store
@@ -112,6 +113,7 @@ async fn on_disconnect(socket: SocketRef, State(app): State<App>) {
         app.presence.disconnected(&me.id);
     }
     crate::live::leave(&socket, &app).await;
+    crate::call::leave(&socket, &app).await;
 }
 
 /// `report { key }`: flags a clip for the moderators, once per user (SPEC §10).

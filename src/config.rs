@@ -2,10 +2,13 @@
 //! (SPEC §1), so the same binary runs on a laptop and under a process manager.
 
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::ice::IceUrl;
 
 /// Settings for one loopchat server.
 #[derive(Debug, Clone, Parser)]
@@ -82,6 +85,27 @@ pub struct Config {
     /// Also listen on this port with plain HTTP that redirects every request to HTTPS.
     #[arg(long, env = "HTTP_REDIRECT_PORT", requires = "tls")]
     pub http_redirect_port: Option<u16>,
+
+    /// STUN/TURN server URLs the call pages use (repeatable; comma-separated), e.g.
+    /// `stun:stun.example.org,turn:turn.example.org?transport=tcp`. None: host candidates
+    /// only, which serve a LAN.
+    #[arg(
+        long = "ice-servers",
+        env = "ICE_SERVERS",
+        value_delimiter = ',',
+        value_parser = IceUrl::parse,
+        value_name = "URL"
+    )]
+    pub ice_servers: Vec<IceUrl>,
+
+    /// coturn's `static-auth-secret`: every turn:/turns: URL is handed out with
+    /// credentials made from it that expire 12 hours later.
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub turn_secret: Option<Secret>,
+
+    /// The most participants one call room takes.
+    #[arg(long, env = "CALL_MAX", default_value_t = NonZeroUsize::new(8).unwrap())]
+    pub call_max: NonZeroUsize,
 }
 
 /// A setting that must never be printed: its `Debug` shows only that it is set.
@@ -180,6 +204,46 @@ mod tests {
         assert_eq!(config.frame_delay, Duration::from_millis(200));
         assert_eq!(config.tls(), None);
         assert_eq!(config.http_redirect_port, None);
+        assert!(config.ice_servers.is_empty());
+        assert!(config.turn_secret.is_none());
+        assert_eq!(config.call_max.get(), 8);
+    }
+
+    #[test]
+    fn ice_servers_are_a_list_of_checked_urls() {
+        let config = Config::try_parse_from([
+            "loopchat",
+            "--ice-servers",
+            "stun:stun.example.org, turn:turn.example.org?transport=tcp",
+            "--ice-servers",
+            "turns:turn.example.org",
+        ])
+        .unwrap();
+        let urls: Vec<_> = config.ice_servers.iter().map(IceUrl::as_str).collect();
+        assert_eq!(
+            urls,
+            [
+                "stun:stun.example.org",
+                "turn:turn.example.org?transport=tcp",
+                "turns:turn.example.org"
+            ]
+        );
+        let refused = Config::try_parse_from(["loopchat", "--ice-servers", "https://stun.example"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("--ice-servers"), "{refused}");
+        assert!(
+            refused.contains("stun:, stuns:, turn: or turns:"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn call_max_is_at_least_one() {
+        let config = Config::try_parse_from(["loopchat", "--call-max", "2"]).unwrap();
+        assert_eq!(config.call_max.get(), 2);
+        assert!(Config::try_parse_from(["loopchat", "--call-max", "0"]).is_err());
+        assert!(Config::try_parse_from(["loopchat", "--call-max", "-1"]).is_err());
     }
 
     #[test]
@@ -277,11 +341,14 @@ mod tests {
             "a-long-admin-token-1",
             "--id-secret",
             "hush-hush",
+            "--turn-secret",
+            "turn-hush",
         ])
         .unwrap();
         let printed = format!("{config:?}");
         assert!(!printed.contains("a-long-admin-token-1"), "{printed}");
         assert!(!printed.contains("hush-hush"), "{printed}");
+        assert!(!printed.contains("turn-hush"), "{printed}");
         assert_eq!(config.admin_token.unwrap().expose(), "a-long-admin-token-1");
     }
 

@@ -4,12 +4,13 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::call::RoomName;
 use crate::clip::{Clip, now_ms};
 
 /// What a page may load: only the server's own scripts, styles, images, media and sockets
@@ -21,6 +22,8 @@ pub fn routes() -> Router<App> {
     let pages = Router::new()
         .route("/", get(chat_page))
         .route("/live", get(live_page))
+        .route("/call", get(new_call))
+        .route("/call/{room}", get(call_page))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_POLICY),
@@ -83,6 +86,33 @@ async fn live_page() -> Result<Html<String>, HttpError> {
     Ok(Html(LivePage.render()?))
 }
 
+/// `/call`: a call of its own for whoever asks, at a name nobody can guess. Never cached:
+/// each visit is a new call.
+async fn new_call() -> impl IntoResponse {
+    let room = RoomName::random();
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Redirect::to(&format!("/call/{}", room.as_str())),
+    )
+}
+
+/// A call's state arrives over the socket; the page only needs to know which call it is.
+#[derive(Template)]
+#[template(path = "call.html")]
+struct CallPage {
+    /// A valid room name (`[a-z0-9-]{1,64}`), so it is safe in a URL and in the page.
+    room: String,
+}
+
+/// `/call/{room}`: any name that is not a valid room name is not a call.
+async fn call_page(Path(room): Path<String>) -> Result<Html<String>, HttpError> {
+    let room = RoomName::parse(&room).ok_or(HttpError::NotFound)?;
+    let page = CallPage {
+        room: room.as_str().to_owned(),
+    };
+    Ok(Html(page.render()?))
+}
+
 /// `/clips/<key>.gif`: anything that is not a key as the server writes it, followed by
 /// `.gif`, is simply unknown.
 async fn clip_gif(
@@ -134,6 +164,13 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
     app.metrics
         .clips_stored
         .set(i64::try_from(app.store.len()).unwrap_or(i64::MAX));
+    let census = app.calls.census();
+    app.metrics
+        .calls_in_progress
+        .set(i64::try_from(census.calls).unwrap_or(i64::MAX));
+    app.metrics
+        .call_participants
+        .set(i64::try_from(census.participants).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,
@@ -182,6 +219,16 @@ fn already_has(request_headers: &HeaderMap, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_call_page_knows_its_room() {
+        let page = CallPage {
+            room: "team-standup".into(),
+        }
+        .render()
+        .unwrap();
+        assert!(page.contains(r#"data-room="team-standup""#), "{page}");
+    }
 
     #[test]
     fn only_the_canonical_spelling_of_a_key_names_a_clip() {

@@ -22,9 +22,11 @@
 //!   checked on every read; reports and bans are kept there too.
 //! - [`sweep`]: the background task that deletes expired clips.
 //! - [`live`]: the live room — who is in it, their latest frames, the relay.
+//! - [`call`]: the call rooms — who is in which call, and the WebRTC signalling relay.
+//! - [`ice`]: the STUN/TURN servers call pages are given, with TURN credentials.
 //! - [`jpeg`]: reading a JPEG's size from its headers.
 //! - [`presence`]: who is here (count and people) and its coalesced broadcast.
-//! - [`rate_limit`]: the per-socket token bucket for `message`.
+//! - [`rate_limit`]: the per-socket token buckets for `message` and `call:signal`.
 //! - [`names`]: display names, requested or random.
 //! - [`clip`]: the `Clip` every client sees.
 //! - [`error`]: the client-facing error codes.
@@ -33,6 +35,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod call;
 pub mod chat;
 pub mod clip;
 pub mod config;
@@ -42,6 +45,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ice;
 pub mod identity;
 pub mod jpeg;
 pub mod live;

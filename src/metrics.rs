@@ -7,6 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::call::SignalRefused;
 use crate::error::ClipError;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,6 +53,12 @@ pub struct Metrics {
     /// Set from the store on every scrape: the store is what knows.
     pub clips_stored: Gauge,
     pub commits: CommitMetrics,
+    /// Calls with at least one participant; set from the call rooms on every scrape.
+    pub calls_in_progress: Gauge,
+    /// People in calls; set from the call rooms on every scrape.
+    pub call_participants: Gauge,
+    pub call_signals_relayed: Counter,
+    call_signals_refused: Family<CodeLabel, Counter>,
 }
 
 impl Metrics {
@@ -66,11 +73,19 @@ impl Metrics {
         let live_frames_dropped = Family::<CodeLabel, Counter>::default();
         let clips_stored = Gauge::default();
         let commits = CommitMetrics::default();
+        let calls_in_progress = Gauge::default();
+        let call_participants = Gauge::default();
+        let call_signals_relayed = Counter::default();
+        let call_signals_refused = Family::<CodeLabel, Counter>::default();
 
         // Every rejection code shows up from the start, with zero, so dashboards and rate
         // queries do not have to special-case a code that has not happened yet.
         for code in ClipError::CODES {
             let _ = clips_rejected.get_or_create(&CodeLabel { code });
+        }
+        for refused in SignalRefused::ALL {
+            let code = refused.code();
+            let _ = call_signals_refused.get_or_create(&CodeLabel { code });
         }
 
         let mut registry = Registry::with_prefix("loopchat");
@@ -124,6 +139,26 @@ impl Metrics {
             "Time one batch of store writes took to reach the disk",
             commits.commit_seconds.clone(),
         );
+        registry.register(
+            "calls_in_progress",
+            "Call rooms with at least one participant",
+            calls_in_progress.clone(),
+        );
+        registry.register(
+            "call_participants",
+            "Connections in a call room",
+            call_participants.clone(),
+        );
+        registry.register(
+            "call_signals_relayed",
+            "Call signals (SDP, ICE candidates) relayed to a peer",
+            call_signals_relayed.clone(),
+        );
+        registry.register(
+            "call_signals_refused",
+            "Call signals not relayed, by error code",
+            call_signals_refused.clone(),
+        );
 
         Self {
             registry: std::sync::Arc::new(registry),
@@ -136,6 +171,10 @@ impl Metrics {
             live_frames_dropped,
             clips_stored,
             commits,
+            calls_in_progress,
+            call_participants,
+            call_signals_relayed,
+            call_signals_refused,
         }
     }
 
@@ -147,6 +186,12 @@ impl Metrics {
 
     pub fn live_frame_dropped(&self, code: &'static str) {
         self.live_frames_dropped
+            .get_or_create(&CodeLabel { code })
+            .inc();
+    }
+
+    pub fn call_signal_refused(&self, code: &'static str) {
+        self.call_signals_refused
             .get_or_create(&CodeLabel { code })
             .inc();
     }
@@ -184,5 +229,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("loopchat_encode_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn renders_every_signal_refusal_code_and_counts_them() {
+        let metrics = Metrics::new();
+        metrics.call_signal_refused("not_in_room");
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"loopchat_call_signals_refused_total{code="not_in_room"} 1"#),
+            "{text}"
+        );
+        for code in [
+            "not_in_call",
+            "invalid_payload",
+            "signal_too_large",
+            "rate_limited",
+        ] {
+            let zero = format!(r#"loopchat_call_signals_refused_total{{code="{code}"}} 0"#);
+            assert!(text.contains(&zero), "{text}");
+        }
+        assert!(
+            text.contains("loopchat_call_signals_relayed_total 0"),
+            "{text}"
+        );
+        assert!(text.contains("loopchat_calls_in_progress 0"), "{text}");
+        assert!(text.contains("loopchat_call_participants 0"), "{text}");
     }
 }
