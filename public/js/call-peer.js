@@ -9,8 +9,9 @@
 // negotiation" pattern, with whoever was there first as the polite side.
 //
 // What goes over `call:signal` (`data`): `{ description }` (an SDP offer or answer),
-// `{ candidate }` (an ICE candidate), or `{ media: { mic, camera } }` (whether they send
-// sound and picture, for the muted-mic badge and the "camera off" tile).
+// `{ candidate }` (an ICE candidate), or `{ media: { mic, camera, seq } }` (whether they
+// send sound and picture, for the muted-mic badge and the "camera off" tile; numbered,
+// because signals can overtake each other on the way).
 
 const KINDS = ['audio', 'video'];
 
@@ -33,6 +34,9 @@ export class Peer {
     this.stream = new MediaStream();
     /** What they say they send; until they say, assume both. */
     this.remote = { mic: true, camera: true };
+    /** Numbers our `media` messages, and theirs seen last: an overtaken one is stale. */
+    this.mediaSeq = 0;
+    this.remoteSeq = -1;
     /** @type {Record<string, RTCRtpTransceiver>} one per kind, once negotiated. */
     this.transceivers = {};
     this.makingOffer = false;
@@ -44,6 +48,11 @@ export class Peer {
     this.unsent = [];
     /** Signals are handled one at a time, in the order they came. */
     this.queue = Promise.resolve();
+    /**
+     * Candidates that came before the description they belong to: signals can overtake
+     * each other on the way (the server relays each in its own task).
+     */
+    this.early = [];
 
     const pc = new RTCPeerConnection({
       iceServers,
@@ -86,7 +95,8 @@ export class Peer {
   /** Tells them what we send, e.g. after the microphone was muted. */
   sendMedia() {
     if (!this.described) return;
-    this.signal({ media: { mic: this.media.micOn, camera: this.media.cameraOn } });
+    this.mediaSeq += 1;
+    this.signal({ media: { mic: this.media.micOn, camera: this.media.cameraOn, seq: this.mediaSeq } });
   }
 
   /** Sends our current local description; the first one is followed by what we send. */
@@ -130,6 +140,9 @@ export class Peer {
   async handle({ description, candidate, media }) {
     if (this.closed) return;
     if (media) {
+      const seq = Number.isInteger(media.seq) ? media.seq : this.remoteSeq + 1;
+      if (seq <= this.remoteSeq) return;
+      this.remoteSeq = seq;
       this.remote = { mic: Boolean(media.mic), camera: Boolean(media.camera) };
       this.onChange(this, 'media');
       return;
@@ -141,17 +154,26 @@ export class Peer {
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
       await pc.setRemoteDescription(description);
-      if (description.type !== 'offer') return;
-      if (!this.dc) this.answerFirstOffer();
-      await pc.setLocalDescription();
-      this.sendDescription();
-    } else if (candidate) {
-      try {
-        await pc.addIceCandidate(candidate);
-      } catch (error) {
-        // A candidate of an offer we ignored is expected to fail.
-        if (!this.ignoreOffer) throw error;
+      if (description.type === 'offer') {
+        if (!this.dc) this.answerFirstOffer();
+        await pc.setLocalDescription();
+        this.sendDescription();
       }
+      const early = this.early;
+      this.early = [];
+      for (const waiting of early) await this.addCandidate(waiting);
+    } else if (candidate) {
+      if (pc.remoteDescription) await this.addCandidate(candidate);
+      else this.early.push(candidate);
+    }
+  }
+
+  async addCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (error) {
+      // A candidate of an offer we ignored is expected to fail.
+      if (!this.ignoreOffer) throw error;
     }
   }
 

@@ -10,6 +10,8 @@ const JOIN_TIMEOUT_MS = 10_000;
 const LEAVE_TIMEOUT_MS = 5_000;
 /** After a join went unanswered (a busy server), how long until it is asked again. */
 const JOIN_RETRY_MS = 3_000;
+/** Signals kept from one sender while their first offer is on its way (a handful of candidates). */
+const MAX_AHEAD = 50;
 
 /**
  * The call room `room` on `socket`, sending `media` (a `LocalMedia`); `relay` forces
@@ -41,6 +43,11 @@ export class CallRoom {
     this.present = new Map();
     /** Signals that came before the join reply (whose ICE servers a `Peer` needs). */
     this.early = [];
+    /**
+     * @type {Map<string, object[]>} by sender: what came from someone before their first
+     * offer, which it may overtake on the way; handled right after that offer.
+     */
+    this.ahead = new Map();
 
     socket.on('connect', () => { if (this.wanted) this.join(); });
     socket.on('disconnect', () => {
@@ -67,6 +74,7 @@ export class CallRoom {
     this.joining = true;
     this.joined = false;
     this.early = [];
+    this.ahead.clear();
     this.dropAll();
     let reply;
     try {
@@ -143,12 +151,20 @@ export class CallRoom {
     if (!this.joined) return;
     let peer = this.peers.get(from);
     if (!peer) {
-      // Only a newcomer's first offer makes a connection; anything else from someone we
-      // have no connection with belongs to one that is gone.
-      if (data.description?.type !== 'offer') return;
+      // Only a newcomer's first offer makes a connection; what comes before it waits.
+      if (data.description?.type !== 'offer') {
+        const waiting = this.ahead.get(from) ?? [];
+        if (waiting.length < MAX_AHEAD) waiting.push(data);
+        this.ahead.set(from, waiting);
+        return;
+      }
       const info = this.present.get(from) ?? { id: from };
       this.arrive(info);
       peer = this.connect(info, false);
+      peer.receive(data);
+      for (const waiting of this.ahead.get(from) ?? []) peer.receive(waiting);
+      this.ahead.delete(from);
+      return;
     }
     peer.receive(data);
   }
@@ -157,6 +173,7 @@ export class CallRoom {
     const peer = this.peers.get(id);
     peer?.close();
     this.peers.delete(id);
+    this.ahead.delete(id);
     if (this.present.delete(id) || peer) this.hooks.gone(id);
   }
 
