@@ -11,6 +11,16 @@ const CONNECTION_WORDS = {
   failed: 'Could not connect',
 };
 
+/**
+ * Runs `show()` once the page has loaded. A `<video>` given a stream before its first frame
+ * holds up the document's load event until that frame comes, which may be never (a peer
+ * that cannot connect): the tab would look like it is still loading.
+ */
+function afterLoad(show) {
+  if (document.readyState === 'complete') show();
+  else window.addEventListener('load', show, { once: true });
+}
+
 export class Tiles {
   constructor(list, template, ownTile) {
     this.list = list;
@@ -32,10 +42,12 @@ export class Tiles {
     const video = this.own.querySelector('video');
     // A new camera track (camera on again, another camera) is shown from a fresh start.
     const track = media.video?.id ?? '';
-    if (video.srcObject !== media.stream || video.dataset.track !== track) {
+    if (video.dataset.track !== track) {
       video.dataset.track = track;
-      video.srcObject = null;
-      video.srcObject = media.stream;
+      afterLoad(() => {
+        if (video.dataset.track !== track) return;
+        video.srcObject = media.video ? new MediaStream([media.video]) : null;
+      });
     }
     this.own.dataset.camera = media.cameraOn ? 'on' : 'off';
     this.own.dataset.mic = media.micOn ? 'on' : 'off';
@@ -61,10 +73,14 @@ export class Tiles {
   update(peer) {
     const item = this.tile(peer.info);
     const video = item.querySelector('video');
-    if (video.srcObject !== peer.stream) {
-      video.srcObject = peer.stream;
-      video.play().catch((error) => {
-        if (error?.name === 'NotAllowedError') this.onBlocked(video);
+    if (!video.dataset.stream && peer.stream.getTracks().length > 0) {
+      video.dataset.stream = peer.stream.id;
+      afterLoad(() => {
+        if (!item.isConnected) return;
+        video.srcObject = peer.stream;
+        video.play().catch((error) => {
+          if (error?.name === 'NotAllowedError') this.onBlocked(video);
+        });
       });
     }
     const { mic, camera } = peer.remote;

@@ -46,8 +46,9 @@ const inviteLink = $('invite-link');
 const soundNotice = $('sound-notice');
 const announcer = $('announcer');
 const ownVideo = $('own-video');
+const section = $('call');
 
-const roomName = document.querySelector('.call').dataset.room
+const roomName = section.dataset.room
   || decodeURIComponent(location.pathname.split('/')[2] ?? '');
 const relay = new URLSearchParams(location.search).get('relay') === '1';
 const inviteUrl = `${location.origin}/call/${encodeURIComponent(roomName)}`;
@@ -58,12 +59,14 @@ const showNotice = (text) => {
   notice.hidden = !text;
 };
 
-const { socket } = connect();
+const { socket, me } = connect();
 const media = new LocalMedia();
 const tiles = new Tiles($('call-tiles'), $('peer-template'), $('own-tile'));
 const strip = new SnapStrip($('snaps'), $('snap-strip'), $('snap-template'));
 /** What `media.start()` said is missing, kept beside later notices. */
 let mediaProblem = null;
+/** Out of the call by choice or refusal, until "Join again". */
+let out = false;
 
 const call = new CallRoom(socket, roomName, {
   media,
@@ -119,6 +122,8 @@ const call = new CallRoom(socket, roomName, {
 });
 /** For tests and the curious: the connection, the call (`call.peers`) and your media. */
 window.loopchat = { socket, call, media };
+// Your name and identicon on your tile as soon as the server said who you are.
+socket.on('welcome', () => updateControls());
 
 /** `?relay=1` with no TURN server to relay through can connect nobody: say so. */
 function relayProblem(iceServers) {
@@ -144,7 +149,8 @@ function setControl(button, text, label) {
 }
 
 function updateControls() {
-  const inCall = call.wanted;
+  const inCall = !out;
+  section.dataset.inCall = String(inCall);
   micButton.disabled = !inCall;
   cameraButton.disabled = !inCall;
   leaveButton.disabled = !inCall;
@@ -156,7 +162,8 @@ function updateControls() {
   if (media.cameraOn) setControl(cameraButton, 'Camera off', 'Turn your camera off');
   else setControl(cameraButton, 'Camera on', 'Turn your camera on');
   snapButton.disabled = !inCall || !media.cameraOn;
-  tiles.showSelf(call.you ?? {}, media);
+  const you = me();
+  tiles.showSelf(call.you ?? { user: you?.id, name: you?.name }, media);
 }
 
 media.onChange((kind) => {
@@ -212,6 +219,7 @@ snapButton.addEventListener('click', async () => {
 });
 
 function showJoinAgain() {
+  out = true;
   leaveButton.hidden = true;
   rejoinButton.hidden = false;
   updateControls();
@@ -229,6 +237,7 @@ leaveButton.addEventListener('click', async () => {
 });
 
 rejoinButton.addEventListener('click', async () => {
+  out = false;
   rejoinButton.hidden = true;
   leaveButton.hidden = false;
   await start();
@@ -262,13 +271,12 @@ async function start() {
   mediaProblem = await media.start();
   showNotice(mediaProblem ?? '');
   // The person may have left while the camera was starting.
-  if (rejoinButton.hidden === false) {
+  if (out) {
     media.stop();
     return;
   }
   cameraSwitch.refresh(media.stream);
   status.textContent = 'Joining the call…';
-  call.wanted = true;
   updateControls();
   await call.join();
   updateControls();
