@@ -3,6 +3,7 @@
 // and offers. (WEBRTC.md: inside the loopback-only namespace a page without media
 // permission gathers no ICE candidate, so the blocked page is checked up to its offer.)
 import assert from 'node:assert/strict';
+import { expectNoEvent } from '../e2e/helpers.mjs';
 import { screenshot, PHONE } from '../browser/browser.mjs';
 import {
   CALL_ARGS, assertFlowing, callTest, framesFrom, inCall, joinAsClient, newRoom, once, tileOf,
@@ -66,8 +67,56 @@ callTest('a page whose camera and microphone are blocked explains it, joins, and
   assert.match(sections.application, /webrtc-datachannel/);
   assert.equal(await tileOf(blocked, 'host').count(), 1);
 
+  // Now the page is one of those already there: it shows whoever comes next and waits for
+  // their offer instead of making one (WEBRTC.md: crossed first offers left pairs stuck).
+  const { client: late } = await joinAsClient(url, room, 'late');
+  b.clients.push(late);
+  await tileOf(blocked, 'late').waitFor();
+  await expectNoEvent(late.socket, 'call:signal', 1000);
+
   // Asking for the camera again says, in words, that it is still blocked.
   await blocked.click('#camera');
   await notice.filter({ hasText: 'still blocked' }).waitFor();
   await screenshot(blocked, 'call-phone-blocked');
+});
+
+callTest('a page that joined without camera and microphone starts them later: they are negotiated and flow', async (t, b) => {
+  const url = await b.startCall();
+  const room = await newRoom(url);
+  // Until the test says so, this page finds no camera and no microphone, as when both were
+  // unplugged; then they are back.
+  const unplugged = async (context) => {
+    await context.addInitScript(() => {
+      const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      window.unplugged = true;
+      navigator.mediaDevices.getUserMedia = (constraints) => (window.unplugged
+        ? Promise.reject(new DOMException('Requested device not found', 'NotFoundError'))
+        : real(constraints));
+    });
+  };
+  const late = await b.open(room, { name: 'late', prepare: unplugged });
+  await inCall(late);
+  await late.locator('#call-notice', { hasText: 'watch and listen only' }).waitFor();
+  // Already there, so the polite side: its offers give way should they cross.
+  const ada = await b.open(room, { name: 'ada' });
+  await inCall(ada);
+  await framesFrom(late, ['ada']);
+  await ada.locator('#call-tiles li.call-tile:not(.mine)[data-connection="connected"][data-camera="off"][data-mic="off"]').waitFor();
+
+  await late.evaluate(() => { window.unplugged = false; });
+  await late.click('#camera');
+  await late.click('#mic');
+  await late.locator('#mic[aria-label="Mute your microphone"]').waitFor();
+  // Its recvonly transceivers now send: that takes a new offer and answer on the same
+  // connection, not a new connection.
+  await ada.locator('#call-tiles li.call-tile:not(.mine)[data-camera="on"][data-mic="on"]').waitFor();
+  await framesFrom(ada, ['late']);
+  await assertFlowing([{ page: ada, from: ['late'] }, { page: late, from: ['ada'] }]);
+  const negotiated = await late.evaluate(() => {
+    const [peer] = window.loopchat.call.peers.values();
+    return peer.pc.getTransceivers().map((tr) => `${tr.receiver.track.kind}:${tr.currentDirection}`).sort();
+  });
+  assert.deepEqual(negotiated, ['audio:sendrecv', 'video:sendrecv']);
+  assert.equal(await late.locator('#call-notice').isVisible(), false, 'the notice went once both work');
+  for (const page of [ada, late]) assert.deepEqual(page.problems, [], `${page.label}: ${page.problems}`);
 });
