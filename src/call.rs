@@ -12,8 +12,9 @@
 //! 0.18 does not): an adapter resolves a room on whichever node its sockets are.
 //! Each call is the Socket.IO room `call:<name>`: the prefix keeps a call's name from ever
 //! being taken for a connection id, whose alphabet includes every character a name has.
+//! One socket's signals are relayed in the order it sent them (see `on_signal`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -299,6 +300,47 @@ impl ReportedRefusals {
     }
 }
 
+/// A signal accepted for relaying: its target and its data.
+type Accepted = (Sid, Map<String, Value>);
+
+/// One socket's signalling, kept in its extensions. Cloning shares it.
+#[derive(Clone, Default)]
+struct Signalling {
+    limit: SignalLimit,
+    reported: ReportedRefusals,
+    /// Accepted signals in the order they came, waiting to be relayed.
+    outbox: Arc<Mutex<VecDeque<Accepted>>>,
+    /// Held while one signal is relayed, so that they go out in the outbox's order: an
+    /// async mutex, because a relay awaits the adapter.
+    relaying: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Signalling {
+    fn outbox(&self) -> MutexGuard<'_, VecDeque<Accepted>> {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Relays the oldest signal waiting; each accepted signal is followed by one call.
+    async fn relay_next<A: Adapter>(&self, socket: &SocketRef<A>, app: &App) {
+        let _turn = self.relaying.lock().await;
+        let Some((to, data)) = self.outbox().pop_front() else {
+            return;
+        };
+        let relayed = Relayed {
+            from: socket.id.as_str(),
+            data: &data,
+        };
+        match socket.to(to).emit("call:signal", &relayed).await {
+            Ok(()) => {
+                app.metrics.call_signals_relayed.inc();
+            }
+            Err(error) => tracing::debug!(%error, "a call signal could not be relayed"),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct JoinRequest {
     room: String,
@@ -320,8 +362,7 @@ struct Relayed<'a> {
 /// call events.
 pub(crate) fn register<A: Adapter>(socket: &SocketRef<A>) {
     socket.join(socket.id);
-    socket.extensions.insert(SignalLimit::new());
-    socket.extensions.insert(ReportedRefusals::default());
+    socket.extensions.insert(Signalling::default());
     socket.on("call:join", on_join::<A>);
     socket.on("call:signal", on_signal::<A>);
     socket.on("call:leave", on_leave::<A>);
@@ -402,36 +443,50 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-async fn on_signal<A: Adapter>(
+/// Checks a signal and queues it as the event is read, then relays it. socketioxide runs
+/// each event's handler in a task of its own, so two signals from one socket could overtake
+/// each other, and an ICE candidate that arrives before its offer breaks the negotiation.
+/// The body of this function runs before that task is spawned, in the order the events
+/// came; the tasks then relay in queue order.
+fn on_signal<A: Adapter>(
     socket: SocketRef<A>,
     State(app): State<App>,
     TryData(request): TryData<SignalRequest>,
-) {
-    match check_signal(&socket, &app, request) {
-        Ok((to, request)) => {
-            let relayed = Relayed {
-                from: socket.id.as_str(),
-                data: &request.data,
-            };
-            match socket.to(to).emit("call:signal", &relayed).await {
-                Ok(()) => {
-                    app.metrics.call_signals_relayed.inc();
+) -> impl Future<Output = ()> + Send + 'static {
+    let queued = socket
+        .extensions
+        .get::<Signalling>()
+        .and_then(
+            |signalling| match check_signal(&socket, &app, &signalling.limit, request) {
+                Ok(accepted) => {
+                    signalling.outbox().push_back(accepted);
+                    Some(signalling)
                 }
-                Err(error) => tracing::debug!(%error, "a call signal could not be relayed"),
-            }
+                Err(refused) => {
+                    refuse(&socket, &app, &signalling.reported, refused);
+                    None
+                }
+            },
+        );
+    async move {
+        if let Some(signalling) = queued {
+            signalling.relay_next(&socket, &app).await;
         }
-        Err(refused) => {
-            app.metrics.call_signal_refused(refused.code());
-            let reported = socket
-                .extensions
-                .get::<ReportedRefusals>()
-                .unwrap_or_default();
-            if reported.first_time(refused) {
-                let error = json!({ "code": refused.code(), "message": refused.message() });
-                if let Err(error) = socket.emit("call:error", &error) {
-                    tracing::debug!(%error, socket = %socket.id, "could not report a refused signal");
-                }
-            }
+    }
+}
+
+/// Counts a refused signal, and tells its sender if it is the first of its kind.
+fn refuse<A: Adapter>(
+    socket: &SocketRef<A>,
+    app: &App,
+    reported: &ReportedRefusals,
+    refused: SignalRefused,
+) {
+    app.metrics.call_signal_refused(refused.code());
+    if reported.first_time(refused) {
+        let error = json!({ "code": refused.code(), "message": refused.message() });
+        if let Err(error) = socket.emit("call:error", &error) {
+            tracing::debug!(%error, socket = %socket.id, "could not report a refused signal");
         }
     }
 }
@@ -441,12 +496,9 @@ async fn on_signal<A: Adapter>(
 fn check_signal<A: Adapter>(
     socket: &SocketRef<A>,
     app: &App,
+    limit: &SignalLimit,
     request: Result<SignalRequest, socketioxide::ParserError>,
-) -> Result<(Sid, SignalRequest), SignalRefused> {
-    let limit = socket
-        .extensions
-        .get::<SignalLimit>()
-        .ok_or(SignalRefused::RateLimited)?;
+) -> Result<Accepted, SignalRefused> {
     if !limit.try_take() {
         return Err(SignalRefused::RateLimited);
     }
@@ -464,7 +516,7 @@ fn check_signal<A: Adapter>(
     if !app.calls.same_call(socket.id, to) {
         return Err(SignalRefused::NotInRoom);
     }
-    Ok((to, request))
+    Ok((to, request.data))
 }
 
 /// Whether `value` as compact JSON is longer than `limit` bytes; stops writing at the limit.

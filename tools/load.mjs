@@ -20,12 +20,14 @@
 //   d.    the generator's own event-loop delay p99: time a relayed frame waited in the
 //         tool, not in the server;
 //   f.    the same slow-disk load on a second server whose disk is not slowed;
-//   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB.
+//   g.    the bound itself: disk use against 3 × the unexpired clips' bytes + 64 MiB;
+//   h.    the transport floor again (a `call:leave` round trip, acked at once) on the same
+//         800 connections, and the generator's own event-loop delay p99.
 //
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
-//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk
-//                                     or soak
+//   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk,
+//                                     soak or call
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -61,12 +63,15 @@ const FULL = {
   soakSockets: 40, // g.: each at the rate limit
   soakSeconds: 300, // g.: for each TTL
   soakTtls: ['3s', '10m'], // g.
+  callRooms: 200, // h.: each with CALL_SIZE sockets
+  callSeconds: 10, // h.: each call renegotiates once a second, at its own offset
 };
 const SMOKE = {
   receivers: 20, latencyClips: 10, throughputSeconds: 2, throughputInFlight: 4,
   streamers: 2, viewers: 5, liveSeconds: 3, idleConnections: 50,
   slowDiskSockets: 6, slowDiskSeconds: 8, slowDiskFsyncMs: 400,
   soakSockets: 8, soakSeconds: 10, soakTtls: ['3s'],
+  callRooms: 5, callSeconds: 2,
 };
 const config = options.smoke ? SMOKE : FULL;
 // Every phase is cut off after this, whatever happens (the soak runs for longer on purpose).
@@ -493,6 +498,99 @@ async function soak() {
   return results;
 }
 
+// ---- h.: call signalling (SPEC §9) --------------------------------------------------------
+
+// h.: people in each call, a full mesh: every pair negotiates.
+const CALL_SIZE = 4;
+// h.: ICE candidates each side of a pair sends per negotiation.
+const CANDIDATES = 4;
+// An SDP description of about 4 KB and an ICE candidate of about 300 B, as browsers make them.
+const SDP = Array.from({ length: 70 }, (_, i) => `a=rtpmap:${96 + i} VP8/90000;fmtp:${96 + i} x-google-start-bitrate=800\r\n`).join('').slice(0, 4000);
+const CANDIDATE = 'candidate:842163049 1 udp 1677729535 203.0.113.7 61764 typ srflx raddr 10.0.0.5 rport 61764 generation 0 ufrag Xy9z network-id 1 network-cost 10'.padEnd(280, ' ');
+
+/**
+ * callRooms calls of CALL_SIZE sockets each. Once a second, at each call's own offset, every
+ * pair negotiates as the pages do: the later joiner sends an offer and candidates, the other
+ * answers with an answer and candidates. Each signal carries its send time; the receiver
+ * measures the relay.
+ */
+async function callSignalling(url, pid) {
+  const sockets = await connectMany(url, config.callRooms * CALL_SIZE, 'caller-');
+  const floorMs = [];
+  for (let i = 0; i < 200; i += 1) {
+    const sent = performance.now();
+    await sockets[i % sockets.length].timeout(10_000).emitWithAck('call:leave');
+    floorMs.push(performance.now() - sent);
+  }
+  const calls = [];
+  for (let room = 0; room < config.callRooms; room += 1) calls.push(sockets.slice(room * CALL_SIZE, (room + 1) * CALL_SIZE));
+  // In order within a call, so that each one's peers are those before it; calls in parallel.
+  await Promise.all(calls.map(async (members, room) => {
+    for (const socket of members) {
+      const reply = await socket.timeout(10_000).emitWithAck('call:join', { room: `load-${room}` });
+      if (!reply.ok) throw new Error(`call:join refused: ${reply.error.code}`);
+    }
+  }));
+
+  let sent = 0;
+  let received = 0;
+  let refused = 0;
+  const relayMs = [];
+  const send = (from, to, data) => {
+    sent += 1;
+    from.emit('call:signal', { to, data: { ...data, t: performance.now() } });
+  };
+  for (const socket of sockets) {
+    socket.on('call:error', () => { refused += 1; });
+    socket.on('call:signal', ({ from, data }) => {
+      received += 1;
+      relayMs.push(performance.now() - data.t);
+      if (data.type === 'offer') {
+        send(socket, from, { type: 'answer', sdp: SDP });
+        for (let c = 0; c < CANDIDATES; c += 1) send(socket, from, { candidate: CANDIDATE, sdpMid: '0', sdpMLineIndex: 0 });
+      }
+    });
+  }
+  const negotiate = (members) => {
+    for (let later = 1; later < members.length; later += 1) {
+      for (let earlier = 0; earlier < later; earlier += 1) {
+        send(members[later], members[earlier].id, { type: 'offer', sdp: SDP });
+        for (let c = 0; c < CANDIDATES; c += 1) send(members[later], members[earlier].id, { candidate: CANDIDATE, sdpMid: '0', sdpMLineIndex: 0 });
+      }
+    }
+  };
+
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const cpuBefore = cpuSeconds(pid);
+  const started = performance.now();
+  await Promise.all(calls.map(async (members, index) => {
+    await sleep((1000 * index) / calls.length);
+    for (let second = 0; second < config.callSeconds; second += 1) {
+      const tick = performance.now();
+      negotiate(members);
+      await sleep(Math.max(0, 1000 - (performance.now() - tick)));
+    }
+  }));
+  const deadline = performance.now() + 10_000;
+  while (received + refused < sent && performance.now() < deadline) await sleep(10);
+  const seconds = (performance.now() - started) / 1000;
+  const serverCpu = (100 * (cpuSeconds(pid) - cpuBefore)) / seconds;
+  loopDelay.disable();
+  closeAll(sockets);
+  return {
+    'h. call signals relayed/s': received / seconds,
+    'h. call signals delivered %': (100 * received) / sent,
+    'h. call signals refused': refused,
+    'h. call relay latency p50 ms': percentile(relayMs, 50),
+    'h. call relay latency p99 ms': percentile(relayMs, 99),
+    'h. server CPU % of one core during the signalling': serverCpu,
+    'h. baseline: transport round trip (call:leave) p50 ms': percentile(floorMs, 50),
+    'h. baseline: transport round trip (call:leave) p99 ms': percentile(floorMs, 99),
+    'h. baseline: generator event-loop delay p99 ms': loopDelay.percentile(99) / 1e6,
+  };
+}
+
 // ---- main --------------------------------------------------------------------------------
 
 // Phases that take (url, pid) share the one server started below; `slowdisk` and `soak`
@@ -504,6 +602,7 @@ const phases = {
   memory: idleMemory,
   slowdisk: slowDisk,
   soak,
+  call: callSignalling,
 };
 
 const server = await startServer();
