@@ -6,11 +6,11 @@
 // `bufferedamountlow` whenever more than 256 KiB is queued, so a large picture never fills
 // the channel's buffer (Chromium closes a channel whose buffer overflows).
 
-export const CHUNK_BYTES = 16 * 1024;
+const CHUNK_BYTES = 16 * 1024;
 const LOW_WATER = 64 * 1024;
 const HIGH_WATER = 256 * 1024;
 /** A snapshot larger than this is refused by the receiver (a full-HD JPEG is ~1 MB). */
-export const MAX_SNAP_BYTES = 8 * 1024 * 1024;
+const MAX_SNAP_BYTES = 8 * 1024 * 1024;
 /** A stalled channel gives up rather than hold a snapshot forever. */
 const DRAIN_TIMEOUT_MS = 20_000;
 const QUALITY = 0.85;

@@ -59,7 +59,8 @@ export function tileOf(page, name) {
 
 /**
  * Waits until `page` has a connected RTCPeerConnection to each of `names` (and to nobody
- * else) whose video has decoded frames: media has started to arrive from all of them.
+ * else) whose video has decoded frames and whose audio has bytes: media has started to
+ * arrive from all of them.
  */
 export async function framesFrom(page, names, timeout = CONNECT_MS) {
   // Polled from here: waitForFunction takes a returned promise as a truthy answer.
@@ -71,14 +72,16 @@ export async function framesFrom(page, names, timeout = CONNECT_MS) {
       const seen = [];
       for (const peer of peers) {
         let frames = 0;
+        let sound = 0;
         (await peer.pc.getStats()).forEach((report) => {
           if (report.type === 'inbound-rtp' && report.kind === 'video') frames = report.framesDecoded ?? 0;
+          if (report.type === 'inbound-rtp' && report.kind === 'audio') sound = report.bytesReceived ?? 0;
         });
-        seen.push({ name: peer.info.name, state: peer.pc.connectionState, frames });
+        seen.push({ name: peer.info.name, state: peer.pc.connectionState, frames, sound });
       }
       const done = seen.length === wanted.length
         && wanted.every((name) => seen.some((peer) => peer.name === name))
-        && seen.every((peer) => peer.state === 'connected' && peer.frames > 0);
+        && seen.every((peer) => peer.state === 'connected' && peer.frames > 0 && peer.sound > 0);
       return { done, seen };
     }, names);
     if (last.done) return;
@@ -132,13 +135,12 @@ export function mediaStats(page) {
 
 /**
  * Proves that on every page of `pages` (`{ page, from: [names] }`) video and audio arrive
- * from each of `from` (WEBRTC.md): two snapshots ~1.5 s apart, in which video
+ * from each of `from` (WEBRTC.md): two snapshots 1.5 s apart, in which video
  * `framesDecoded` and `bytesReceived`, audio `bytesReceived` and the tile's playback time
- * all grew, over a nominated candidate pair on loopback. `audio: false` skips audio (from a
- * peer who sends none); `pair(name, pair)` may check the pair further. Returns the later
- * snapshot of each page.
+ * all grew, over a nominated candidate pair on loopback; `pair(where, pair)` may check the
+ * pair further.
  */
-export async function assertFlowing(pages, { audio = true, pair: checkPair } = {}) {
+export async function assertFlowing(pages, { pair: checkPair } = {}) {
   const before = await Promise.all(pages.map(({ page }) => mediaStats(page)));
   await sleep(FLOW_GAP_MS);
   const after = await Promise.all(pages.map(({ page }) => mediaStats(page)));
@@ -150,14 +152,13 @@ export async function assertFlowing(pages, { audio = true, pair: checkPair } = {
       assert.ok(was.video && now.video, `${where}: no inbound video (${JSON.stringify([was, now])})`);
       assert.ok(now.video.framesDecoded > was.video.framesDecoded, `${where}: video frames did not grow (${JSON.stringify([was.video, now.video])})`);
       assert.ok(now.video.bytesReceived > was.video.bytesReceived, `${where}: video bytes did not grow`);
-      if (audio) assert.ok(now.audio && now.audio.bytesReceived > was.audio.bytesReceived, `${where}: audio bytes did not grow (${JSON.stringify([was.audio, now.audio])})`);
+      assert.ok(was.audio && now.audio && now.audio.bytesReceived > was.audio.bytesReceived, `${where}: audio bytes did not grow (${JSON.stringify([was.audio, now.audio])})`);
       assert.ok(now.played > was.played, `${where}: the tile's video did not play on (${was.played} → ${now.played})`);
       assert.equal(now.pair?.nominated, true, `${where}: the selected pair is not nominated (${JSON.stringify(now.pair)})`);
       assert.equal(now.pair.address, '127.0.0.1', `${where}: not on loopback (${JSON.stringify(now.pair)})`);
       checkPair?.(where, now.pair);
     }
   });
-  return after;
 }
 
 /** A socket.io-client socket in the call room `room` (a path `/call/<room>`), joined. */
