@@ -1,5 +1,6 @@
 // A full call (SPEC §9, `--call-max`): the page says so in words and offers to try again,
-// and holds no camera meanwhile.
+// and holds no camera meanwhile. Its invite link can still be copied, by hand when the
+// browser keeps the clipboard to itself.
 import assert from 'node:assert/strict';
 import { PHONE, screenshot } from '../browser/browser.mjs';
 import { callTest, joinAsClient, newRoom } from './call.mjs';
@@ -13,7 +14,11 @@ callTest('a page that finds the call full says so and can try again', async (t, 
     assert.equal(reply.ok, true, JSON.stringify(reply));
   }
 
-  const late = await b.open(room, { name: 'late', viewport: PHONE });
+  // A browser that will not let the page write to the clipboard.
+  const noClipboard = (context) => context.addInitScript(() => {
+    navigator.clipboard.writeText = () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError'));
+  });
+  const late = await b.open(room, { name: 'late', viewport: PHONE, prepare: noClipboard });
   const notice = late.locator('#call-notice');
   await notice.filter({ hasText: 'This call is full' }).waitFor();
   assert.match(await late.locator('#call-status').textContent(), /not in the call/);
@@ -21,6 +26,13 @@ callTest('a page that finds the call full says so and can try again', async (t, 
   assert.equal(await late.locator('#leave').isVisible(), false);
   assert.deepEqual(await late.evaluate(() => [window.loopchat.media.audio, window.loopchat.media.video]), [null, null], 'a refused page releases camera and microphone');
   await screenshot(late, 'call-phone-room-full');
+
+  // Without the clipboard, the invite link is shown selected, to copy by hand.
+  await late.click('#copy-link');
+  const field = late.locator('#invite-link');
+  await field.waitFor();
+  assert.equal(await field.inputValue(), new URL(room, url).href);
+  assert.equal(await field.evaluate((input) => input.selectionStart === 0 && input.selectionEnd === input.value.length && document.activeElement === input), true);
 
   // Someone leaves; "Join again" gets in.
   b.clients[0].close();

@@ -25,7 +25,9 @@ async function assertNamedControls(page) {
 callTest('screenshots of the call page', async (t, b) => {
   const url = await b.startCall();
   const room = await newRoom(url);
-  const desktop = await b.open(room, { name: 'Grace Hopper', viewport: DESKTOP, label: 'desktop' });
+  // Granting replaces the context's permissions: camera and microphone are granted again.
+  const clipboard = (context) => context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write']);
+  const desktop = await b.open(room, { name: 'Grace Hopper', viewport: DESKTOP, label: 'desktop', prepare: clipboard });
   const phone = await b.open(room, { name: 'linus', viewport: PHONE, label: 'phone' });
   await Promise.all([inCall(desktop), inCall(phone)]);
   await Promise.all([framesFrom(desktop, ['linus']), framesFrom(phone, ['Grace Hopper'])]);
@@ -47,6 +49,11 @@ callTest('screenshots of the call page', async (t, b) => {
     await screenshot(page, `call-${size}-dark`);
     await page.emulateMedia({ colorScheme: 'light' });
   }
+
+  // The invite link is the call's own address, on the clipboard.
+  await desktop.click('#copy-link');
+  await desktop.locator('#copy-link', { hasText: 'Link copied' }).waitFor();
+  assert.equal(await desktop.evaluate(() => navigator.clipboard.readText()), new URL(room, url).href);
 
   // The desktop turns its camera off: its own tile and the phone's tile of it show the
   // identicon instead.
