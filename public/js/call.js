@@ -112,7 +112,6 @@ const call = new CallRoom(socket, roomName, {
         announce(`Snapshot from ${peer.info.name ?? 'someone'}.`);
       });
       dc.addEventListener('message', (event) => receiver.take(event.data));
-      dc.addEventListener('open', updateControls);
     },
     error(error) {
       if (error?.code === 'not_in_room') return; // they left while a message was on its way
