@@ -306,7 +306,9 @@ type Accepted = (Sid, Map<String, Value>);
 /// One socket's signalling, kept in its extensions. Cloning shares it.
 #[derive(Clone, Default)]
 struct Signalling {
+    /// Every attempt takes a token, so a flood of garbage is limited like one of signals.
     limit: SignalLimit,
+    /// So that a flood of one kind of bad signal costs one `call:error`, not one each.
     reported: ReportedRefusals,
     /// Accepted signals in the order they came, waiting to be relayed.
     outbox: Arc<Mutex<VecDeque<Accepted>>>,
@@ -431,6 +433,13 @@ async fn join<A: Adapter>(
         && let Err(error) = socket.to(broadcast_room).emit("call:joined", &me).await
     {
         tracing::warn!(%error, "announcing a call participant failed");
+    }
+    // A socket that disconnected while joining may have had its disconnect handler run
+    // before this join put it in the call (each runs in a task of its own): take it out
+    // again, as that handler would have. A disconnect marks the socket before its handler
+    // runs, so one of the two always sees the other.
+    if !socket.connected() {
+        leave(socket, app).await;
     }
     let ice_servers = app.ice.for_user(&me.user, unix_now());
     Ok(json!({ "ok": true, "you": me, "peers": joined.peers, "ice_servers": ice_servers }))

@@ -148,6 +148,7 @@ pub enum IceError {
 /// The ICE servers of `--ice-servers`, ready to hand out; cheap to clone.
 #[derive(Clone)]
 pub struct IceServers {
+    /// Shared, not copied: the state is cloned for every event a socket sends.
     urls: Arc<[IceUrl]>,
     /// HMAC-SHA1 with `--turn-secret` already keyed in, cloned for each username; the
     /// secret itself is not kept.
