@@ -275,6 +275,15 @@ async fn on_join<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: 
             Err(error) => tracing::debug!(%error, "the other nodes' live participants are unknown"),
         }
     }
+    // A socket that disconnected while joining may have had its disconnect handler run
+    // before this join put it in the room (each runs in a task of its own): take it out
+    // again, as that handler would have. A disconnect marks the socket before its handler
+    // runs, so one of the two always sees the other. (Without this, 600 sockets that sent
+    // `live:join` and closed left 55 in the room for good.)
+    if !socket.connected() {
+        leave(&socket, &app).await;
+        return;
+    }
     let reply = json!({ "ok": true, "you": me, "participants": joined.others });
     if let Err(error) = ack.send(&reply) {
         tracing::debug!(%error, socket = %socket.id, "could not ack live:join");
