@@ -50,6 +50,28 @@ fn reports_key(key: Uuid) -> String {
     format!("loopchat:reports:{key}")
 }
 
+/// The clips of these members of a sorted set, in their order, leaving out any whose
+/// record Redis has already dropped.
+async fn clips_named(
+    connection: &mut ConnectionManager,
+    members: &[String],
+) -> Result<Vec<Clip>, StoreError> {
+    let records: Vec<String> = members
+        .iter()
+        .filter_map(|key| Uuid::parse_str(key).ok())
+        .map(clip_key)
+        .collect();
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let descriptions: Vec<Option<Vec<u8>>> = connection.mget(&records).await?;
+    descriptions
+        .into_iter()
+        .flatten()
+        .map(|description| Ok(serde_json::from_slice(&description)?))
+        .collect()
+}
+
 /// The shared store; cheap to clone, every clone is the same connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -125,14 +147,7 @@ impl RedisStore {
                 break;
             }
             start += page;
-            let records: Vec<String> = keys
-                .iter()
-                .filter_map(|key| Uuid::parse_str(key).ok())
-                .map(clip_key)
-                .collect();
-            let descriptions: Vec<Option<Vec<u8>>> = connection.mget(&records).await?;
-            for description in descriptions.into_iter().flatten() {
-                let clip: Clip = serde_json::from_slice(&description)?;
+            for clip in clips_named(&mut connection, &keys).await? {
                 if !clip.is_expired(now_ms) && newest_first.len() < limit {
                     newest_first.push(clip);
                 }
@@ -259,14 +274,7 @@ impl RedisStore {
         let keys: Vec<String> = connection.zrange(RECENT, 0, -1).await?;
         let mut by_user = Vec::new();
         for chunk in keys.chunks(SWEEP_BATCH as usize) {
-            let records: Vec<String> = chunk
-                .iter()
-                .filter_map(|key| Uuid::parse_str(key).ok())
-                .map(clip_key)
-                .collect();
-            let descriptions: Vec<Option<Vec<u8>>> = connection.mget(&records).await?;
-            for description in descriptions.into_iter().flatten() {
-                let clip: Clip = serde_json::from_slice(&description)?;
+            for clip in clips_named(&mut connection, chunk).await? {
                 if clip.author.id == user && !clip.is_expired(now_ms) {
                     by_user.push(clip.key);
                 }
