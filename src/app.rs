@@ -1,6 +1,6 @@
 //! The state every handler shares, in a module of its own so that dependencies point one
-//! way: the handlers (`chat`, `live`, `call`, `http`, `admin`) use it, and [`crate::server`] wires
-//! them together.
+//! way: the handlers (`chat`, `live`, `call`, `http`, `admin`) use it, and
+//! [`crate::server`] wires them together.
 
 use std::sync::Arc;
 

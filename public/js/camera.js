@@ -40,10 +40,11 @@ function chooseCamera(deviceId) {
 
 /**
  * Asks for the camera this browser chose last time (`deviceId` exact), or for the default
- * one (`constraints`, e.g. the front camera) when none was chosen or the chosen one is gone.
+ * one (`constraints`, e.g. the front camera) when none was chosen or the chosen one is gone;
+ * with `audio: true` the microphone too, in the same permission prompt (the call page).
  * Rejects with an error whose `name` `cameraProblem` understands.
  */
-export async function openCamera(constraints) {
+export async function openCamera(constraints, { audio = false } = {}) {
   if (!navigator.mediaDevices?.getUserMedia) {
     const error = new Error('getUserMedia is not available');
     error.name = 'Unsupported';
@@ -54,14 +55,14 @@ export async function openCamera(constraints) {
     // The chosen camera replaces the facing mode the default would be picked by.
     const { facingMode, ...rest } = constraints;
     try {
-      return await navigator.mediaDevices.getUserMedia({ audio: false, video: { ...rest, deviceId: { exact: chosen } } });
+      return await navigator.mediaDevices.getUserMedia({ audio, video: { ...rest, deviceId: { exact: chosen } } });
     } catch (error) {
       // Unplugged, or another browser profile's id: the default camera will do. The choice
       // is kept, so that the camera is used again once it is back.
       if (error?.name !== 'OverconstrainedError' && error?.name !== 'NotFoundError') throw error;
     }
   }
-  return navigator.mediaDevices.getUserMedia({ audio: false, video: constraints });
+  return navigator.mediaDevices.getUserMedia({ audio, video: constraints });
 }
 
 /**

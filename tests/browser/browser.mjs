@@ -35,6 +35,10 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
+function launchChromium(args) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium', args });
+}
+
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -67,6 +71,8 @@ class BrowserHarness {
     /** Servers stopped by `restartServer`, cleaned up (their data dirs removed) last. */
     this.stoppedServers = [];
     this.browser = null;
+    /** Browsers made by `launch`, beside `browser`. */
+    this.browsers = [];
     this.pages = [];
     this.clients = [];
   }
@@ -81,11 +87,20 @@ class BrowserHarness {
     const args = cameras === 1
       ? CHROMIUM_ARGS
       : CHROMIUM_ARGS.map((arg) => (arg === '--use-fake-device-for-media-stream' ? `${arg}=device-count=${cameras}` : arg));
-    this.browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: [...args, ...chromiumArgs],
-    });
+    this.browser = await launchChromium([...args, ...chromiumArgs]);
     return this.server.url;
+  }
+
+  /**
+   * Another browser beside the one `start` made, closed with it; `devices: false` gives it
+   * no camera and no microphone at all (but the fake UI still grants what a page asks).
+   * Pass it to `open` as `browser`.
+   */
+  async launch({ devices = true, chromiumArgs = [] } = {}) {
+    const args = devices ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((arg) => !arg.startsWith('--use-fake-device-for-media-stream'));
+    const browser = await launchChromium([...args, ...chromiumArgs]);
+    this.browsers.push(browser);
+    return browser;
   }
 
   /**
@@ -104,10 +119,10 @@ class BrowserHarness {
    * Opens `path` (relative to the server's URL, or absolute) in a fresh browser context (its own storage, like another person's
    * browser). `name` is the display name the page asks the server for; `camera: 'denied'`
    * makes getUserMedia fail as when the person refuses the camera; `prepare(context)` runs
-   * before the page loads.
+   * before the page loads; `browser` is one made by `launch` instead of the first.
    */
-  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path, prepare } = {}) {
-    const context = await this.browser.newContext({ viewport });
+  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path, prepare, browser = this.browser } = {}) {
+    const context = await browser.newContext({ viewport });
     // E.g. routes that tamper with the page's traffic, set before it loads.
     await prepare?.(context);
     if (name !== undefined) {
@@ -147,6 +162,7 @@ class BrowserHarness {
   async cleanup() {
     for (const client of this.clients) client.close();
     try {
+      for (const browser of this.browsers) await browser.close();
       await this.browser?.close();
     } finally {
       await this.server?.cleanup();

@@ -1,0 +1,58 @@
+// Through a TURN server only (SPEC §9): loopchat hands out coturn REST credentials
+// (`--turn-secret`) for the `--ice-servers` it lists, and pages opened with `?relay=1`
+// connect through the relay or not at all. With a secret that coturn does not share,
+// nothing connects, which shows that the first call really went through TURN.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServer } from '../e2e/helpers.mjs';
+import {
+  assertFlowing, callTest, costMeter, framesFrom, inCall, mediaStats, newRoom,
+} from './call.mjs';
+import { startTurn } from './turn.mjs';
+
+/** How long a call with bad credentials is watched for a connection that must not come. */
+const NO_CONNECTION_MS = 4000;
+
+callTest('with ?relay=1 the call goes through coturn, relay to relay, and a wrong secret connects nothing', async (t, b) => {
+  const meter = costMeter();
+  const turn = await startTurn();
+  t.after(() => turn.stop());
+  const url = await b.startCall(['--ice-servers', turn.url, '--turn-secret', turn.secret]);
+  const room = await newRoom(url);
+  const ada = await b.open(`${room}?relay=1`, { name: 'ada' });
+  const bob = await b.open(`${room}?relay=1`, { name: 'bob' });
+  await Promise.all([inCall(ada), inCall(bob)]);
+
+  const iceServers = await ada.evaluate(() => window.loopchat.call.iceServers);
+  assert.equal(iceServers.length, 1);
+  assert.deepEqual([iceServers[0].urls].flat(), [turn.url]);
+  assert.match(iceServers[0].username, /^\d+:/);
+
+  await Promise.all([framesFrom(ada, ['bob']), framesFrom(bob, ['ada'])]);
+  meter.mark('all frames flowing through TURN');
+  const relayed = (where, pair) => assert.deepEqual([pair.local, pair.remote], ['relay', 'relay'], where);
+  await assertFlowing([{ page: ada, from: ['bob'] }, { page: bob, from: ['ada'] }], { pair: relayed });
+  meter.report(t, 'a 2-page call through TURN');
+  assert.match(turn.log(), /ALLOCATE processed, success/, 'coturn allocated relays');
+  assert.match(turn.log(), /CREATE_PERMISSION processed, success/, 'coturn let the peers through');
+
+  // The same coturn, a loopchat whose secret is not coturn's: its credentials are refused.
+  const wrong = await startServer({ args: ['--ice-servers', turn.url, '--turn-secret', `not-${turn.secret}`] });
+  t.after(() => wrong.cleanup());
+  const wrongRoom = new URL(await newRoom(wrong.url), wrong.url).href;
+  const cat = await b.open(`${wrongRoom}?relay=1`, { name: 'cat' });
+  const dan = await b.open(`${wrongRoom}?relay=1`, { name: 'dan' });
+  await Promise.all([inCall(cat), inCall(dan)]);
+  await cat.waitForFunction(() => window.loopchat.call.peers.size === 1);
+  const deadline = Date.now() + NO_CONNECTION_MS;
+  while (!/Cannot find credentials/.test(turn.log()) && Date.now() < deadline) await sleep(100);
+  assert.match(turn.log(), /Cannot find credentials/, 'coturn refused the wrong credentials');
+  await sleep(Math.max(0, deadline - Date.now()));
+  for (const page of [cat, dan]) {
+    const states = await page.evaluate(() => [...window.loopchat.call.peers.values()].map((peer) => peer.pc.connectionState));
+    assert.equal(states.length, 1, page.label);
+    assert.notEqual(states[0], 'connected', `${page.label} must not connect without TURN`);
+    const stats = Object.values(await mediaStats(page));
+    assert.equal(stats[0].pair, null, `${page.label}: no candidate pair was selected`);
+  }
+});
