@@ -364,11 +364,10 @@ struct Relayed<'a> {
     data: &'a Map<String, Value>,
 }
 
-/// Makes a newly connected socket addressable by its connection id and listens for its
-/// call events.
+/// Listens for a newly connected socket's call events. Most sockets never join a call, so
+/// what a caller needs (its own room, its signalling state) is made on its first join or
+/// signal: an idle connection costs no more than it did before the call room.
 pub(crate) fn register<A: Adapter>(socket: &SocketRef<A>) {
-    socket.join(socket.id);
-    socket.extensions.insert(Signalling::default());
     socket.on("call:join", on_join::<A>);
     socket.on("call:signal", on_signal::<A>);
     socket.on("call:leave", on_leave::<A>);
@@ -418,6 +417,8 @@ async fn join<A: Adapter>(
     // Into the broadcast room first: whoever joins the call after us then announces itself
     // to us, and whoever joined before is in our reply. The other order leaves a gap in
     // which a joiner is in neither, and we never learn of them.
+    // Addressable by its connection id, which is how a peer's signal finds it on any node.
+    socket.join(socket.id);
     let broadcast_room = room.broadcast_room();
     socket.join(broadcast_room.clone());
     let joined = match &app.cluster {
@@ -495,21 +496,21 @@ fn on_signal<A: Adapter>(
     State(app): State<App>,
     TryData(request): TryData<SignalRequest>,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let queued = socket
-        .extensions
-        .get::<Signalling>()
-        .and_then(
-            |signalling| match check_signal(&socket, &app, &signalling.limit, request) {
-                Ok(accepted) => {
-                    signalling.outbox().push_back(accepted);
-                    Some(signalling)
-                }
-                Err(refused) => {
-                    refuse(&socket, &app, &signalling.reported, refused);
-                    None
-                }
-            },
-        );
+    let signalling = socket.extensions.get::<Signalling>().unwrap_or_else(|| {
+        let made = Signalling::default();
+        socket.extensions.insert(made.clone());
+        made
+    });
+    let queued = match check_signal(&socket, &app, &signalling.limit, request) {
+        Ok(accepted) => {
+            signalling.outbox().push_back(accepted);
+            Some(signalling)
+        }
+        Err(refused) => {
+            refuse(&socket, &app, &signalling.reported, refused);
+            None
+        }
+    };
     async move {
         if let Some(signalling) = queued {
             signalling.relay_next(&socket, &app).await;
