@@ -210,7 +210,8 @@ impl Cluster {
             gauges.dropped_publishes,
         );
         Ok(Self {
-            node: uuid::Uuid::now_v7().to_string().into(),
+            // Not a bare UUID: clip keys are UUIDs, and a node's id is in Redis keys too.
+            node: format!("node-{}", uuid::Uuid::now_v7().simple()).into(),
             connection,
             health,
             pubsub,
