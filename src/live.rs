@@ -32,7 +32,7 @@ use crate::identity::UserId;
 use crate::jpeg;
 
 /// The Socket.IO room every participant joins.
-const ROOM: &str = "live";
+pub(crate) const ROOM: &str = "live";
 /// Frames closer together than this are dropped: the room is one frame a second, with
 /// some slack for timer jitter in the sender's browser.
 const MIN_GAP: Duration = Duration::from_millis(900);

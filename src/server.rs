@@ -171,6 +171,11 @@ pub async fn run(
         }
         Some(cluster) => {
             let (router, io) = cluster_node(&app, cluster).await?;
+            tokio::spawn(crate::cluster::live::announce_departed_nodes(
+                cluster.clone(),
+                io.clone(),
+                stopping.clone(),
+            ));
             tokio::spawn(crate::cluster::follow_bans(
                 cluster.clone(),
                 app.store.clone(),

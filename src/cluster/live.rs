@@ -8,15 +8,27 @@
 //!   expiring after the room's 10 s silence rule, so Redis forgets a silent camera itself.
 //!
 //! Members of a node that stopped refreshing its presence (see [`super::presence`]) are
-//! left out. While Redis is away a node's room is its own sockets, as on a single node.
+//! left out, and every node tells its own viewers that they left
+//! ([`announce_departed_nodes`]): a node killed with `kill -9` says nothing itself. While
+//! Redis is away a node's room is its own sockets, as on a single node.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::{AsyncCommands, RedisResult};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::presence::live_nodes;
-use crate::live::{FrameMeta, Member, STALE_AFTER};
+use crate::live::{FrameMeta, Member, ROOM, STALE_AFTER};
+
+/// How often a node looks for nodes that have gone.
+const DEPARTURES_EVERY: Duration = Duration::from_secs(1);
 
 const MEMBERS: &str = "loopchat:live:members";
 
@@ -93,6 +105,70 @@ pub async fn leave(cluster: &Cluster, id: &str) -> RedisResult<()> {
         .ignore()
         .query_async(&mut cluster.connection.clone())
         .await
+}
+
+/// Every [`DEPARTURES_EVERY`], notes the other nodes' live participants; when a node
+/// drops out of the live nodes, tells this node's sockets in the room that its
+/// participants left, and removes them from Redis.
+///
+/// Each node announces from its own note of the tick before, so it does not matter which
+/// node removes the entries first: every node's note was taken while the dead node still
+/// counted as live (it stays so for the presence timeout, longer than one tick).
+pub async fn announce_departed_nodes<A: Adapter>(
+    cluster: Cluster,
+    io: SocketIo<A>,
+    stop: CancellationToken,
+) {
+    let mut noted: HashMap<String, Vec<String>> = HashMap::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(DEPARTURES_EVERY) => {}
+        }
+        let mut connection = cluster.connection.clone();
+        // With Redis away nothing is known about the other nodes; nobody is declared gone.
+        let Ok(nodes) = live_nodes(&mut connection).await else {
+            continue;
+        };
+        let Ok(entries) = connection
+            .hgetall::<_, Vec<(String, Vec<u8>)>>(MEMBERS)
+            .await
+        else {
+            continue;
+        };
+        for (node, ids) in &noted {
+            if nodes.contains(node) {
+                continue;
+            }
+            for id in ids {
+                if let Err(error) = io
+                    .local()
+                    .to(ROOM)
+                    .emit("live:left", &json!({ "id": id }))
+                    .await
+                {
+                    tracing::debug!(%error, "announcing a participant of a departed node failed");
+                }
+            }
+            if let Err(error) = connection.hdel::<_, _, ()>(MEMBERS, ids).await {
+                tracing::debug!(%error, "a departed node's live participants could not be removed");
+            }
+            tracing::info!(
+                node,
+                participants = ids.len(),
+                "a node left the cluster; its live participants are gone"
+            );
+        }
+        noted.clear();
+        for (_, entry) in entries {
+            if let Ok(entry) = serde_json::from_slice::<Entry>(&entry)
+                && entry.node != *cluster.node
+                && nodes.contains(&entry.node)
+            {
+                noted.entry(entry.node).or_default().push(entry.member.id);
+            }
+        }
+    }
 }
 
 fn decode(record: &[u8]) -> Option<(FrameMeta, Bytes)> {

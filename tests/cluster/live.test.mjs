@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../e2e/helpers.mjs';
-import { sharedCluster } from './services.mjs';
+import { clusterTest, sharedCluster } from './services.mjs';
 
 const FRAME = readFileSync(new URL('../fixtures/clip-synth/f-1.jpg', import.meta.url));
 const OTHER_FRAME = readFileSync(new URL('../fixtures/clip-synth/f-2.jpg', import.meta.url));
@@ -129,4 +129,26 @@ test('leaving and disconnecting on one node announce live:left on the other and 
     assert.deepEqual(reply.participants.map((p) => p.id), [stays.id], `the list on ${node.url} holds only who stayed`);
     await newcomer.socket.timeout(5000).emitWithAck('live:leave');
   }
+});
+
+clusterTest('a node killed with kill -9: the viewers on the other node are told its participants left', null, async (t, h) => {
+  // A killed node says nothing itself; the survivors notice it is gone (it stops
+  // refreshing its presence) and announce its participants' departure.
+  const { nodes: [a, b] } = await h.cluster({ nginx: false });
+  const viewer = await participant(h, a.url, 'viewer');
+  const staying = await participant(h, a.url, 'staying');
+  const doomed = await participant(h, b.url, 'doomed');
+  await join(viewer);
+  await join(staying);
+  await join(doomed);
+  doomed.socket.emit('live:frame', FRAME);
+  await eventually(() => framesFrom(viewer, doomed.id).length > 0, 'a frame from the node that will die');
+  await eventually(() => joinedIds(viewer).includes(doomed.id), 'live:joined of the participant on node B');
+
+  await b.kill9();
+  await eventually(() => leftIds(viewer).includes(doomed.id), 'live:left for the participant of the killed node', 15_000);
+  assert.ok(!leftIds(viewer).includes(staying.id), 'nobody on the surviving node is said to have left');
+  const probe = await participant(h, a.url, 'probe');
+  const reply = await join(probe);
+  assert.deepEqual(reply.participants.map((p) => p.id).sort(), [viewer.id, staying.id].sort(), 'the room is the surviving node\'s participants');
 });
