@@ -147,8 +147,8 @@ impl Presence {
     }
 
     /// Counts a new connection of `user` (arriving again, with `name`, if it already had
-    /// one); returns who is here now, it included.
-    pub fn connected(&self, user: &UserId, name: &str) -> Online {
+    /// one).
+    pub fn connected(&self, user: &UserId, name: &str) {
         let mut tally = self.tally();
         tally.next_arrival += 1;
         let arrival = tally.next_arrival;
@@ -170,7 +170,6 @@ impl Presence {
         self.connections.inc();
         drop(tally);
         self.changed.notify_one();
-        self.online()
     }
 
     pub fn disconnected(&self, user: &UserId) {
@@ -287,9 +286,11 @@ mod tests {
             UserId::parse("bbbbbbbbbbbbbbbbbbbb").unwrap(),
         );
         presence.connected(&amber, "amber");
-        let both = presence.connected(&basil, "basil");
+        presence.connected(&basil, "basil");
+        let both = presence.online();
         assert_eq!(ids(&both), [basil.as_str(), amber.as_str()]);
-        let second_tab = presence.connected(&amber, "amber");
+        presence.connected(&amber, "amber");
+        let second_tab = presence.online();
         assert_eq!(second_tab.online, 3);
         assert_eq!(
             ids(&second_tab),

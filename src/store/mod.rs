@@ -184,8 +184,9 @@ impl Store {
         each!(self, store => store.check().await)
     }
 
-    /// Waits until everything written so far is durable and lets go of the store; later
-    /// writes through any clone answer [`StoreError::Closed`].
+    /// Waits until everything written so far is durable and lets go of the store. The
+    /// embedded store then answers later writes through any clone with
+    /// [`StoreError::Closed`]; Redis answered every write already and has nothing to close.
     pub async fn close(&self) -> Result<(), StoreError> {
         each!(self, store => store.close().await)
     }

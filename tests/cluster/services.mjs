@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before } from 'node:test';
-import { REPO_ROOT, e2e, startServer } from '../e2e/helpers.mjs';
+import { REPO_ROOT, e2e, signalChild, startServer } from '../e2e/helpers.mjs';
 
 const run = promisify(execFile);
 
@@ -113,16 +113,8 @@ async function launch(bin, args, { lines, isReady, what, stopSignal, env = {} })
 /** Sends `signal` and waits for the exit; SIGKILL after SERVICE_TIMEOUT_MS. */
 async function stopProcess({ child, exited, exitInfo }, signal, what) {
   if (exitInfo()) return exitInfo();
-  child.kill(signal);
-  let timer;
-  const timeout = new Promise((resolveTimeout) => { timer = setTimeout(resolveTimeout, SERVICE_TIMEOUT_MS, 'timeout'); });
-  const result = await Promise.race([exited, timeout]);
-  clearTimeout(timer);
-  if (result === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-    throw new Error(`${what} did not exit within ${SERVICE_TIMEOUT_MS} ms of ${signal}`);
-  }
+  const result = await signalChild(child, exited, signal, SERVICE_TIMEOUT_MS);
+  if (result === 'timeout') throw new Error(`${what} did not exit within ${SERVICE_TIMEOUT_MS} ms of ${signal}`);
   return result;
 }
 

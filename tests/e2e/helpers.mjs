@@ -28,6 +28,24 @@ export const WAIT_MS = 10_000;
 // ---- the server --------------------------------------------------------------------------
 
 /**
+ * Sends `signal` to `child` and waits for `exited`; a child still running after `ms` is
+ * sent SIGKILL, waited for, and the answer is `'timeout'`. Shared by every service a test
+ * starts (the server here, Redis and nginx in tests/cluster/services.mjs).
+ */
+export async function signalChild(child, exited, signal, ms) {
+  child.kill(signal);
+  let timer;
+  const timeout = new Promise((resolveTimeout) => { timer = setTimeout(resolveTimeout, ms, 'timeout'); });
+  const result = await Promise.race([exited, timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return result;
+}
+
+/**
  * Spawns the server on 127.0.0.1, any free port (unless `port` is given, as for a restart
  * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
  * made here is removed by `cleanup()`), with `env` added to the environment (e.g. the
@@ -90,14 +108,8 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
 
   async function signalAndWait(signal) {
     if (exitInfo) return exitInfo;
-    child.kill(signal);
-    let timer;
-    const timeout = new Promise((resolveTimeout) => { timer = setTimeout(resolveTimeout, STOP_TIMEOUT_MS, 'timeout'); });
-    const result = await Promise.race([exited, timeout]);
-    clearTimeout(timer);
+    const result = await signalChild(child, exited, signal, STOP_TIMEOUT_MS);
     if (result === 'timeout') {
-      child.kill('SIGKILL');
-      await exited;
       throw new Error(`server did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}:\n${tail(lines)}`);
     }
     return result;
