@@ -4,6 +4,7 @@
 //
 // Nothing here measures time: every wait has a timeout only so that a broken page fails a
 // test instead of hanging it.
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
@@ -189,15 +190,31 @@ export async function readyToSend(page) {
 
 /**
  * Types `text` on the chat page, presses Enter, and waits for the page's own clip with
- * that text; returns its key.
+ * that text; returns its key. Checks on the way that the input is disabled and the
+ * progress shown while the clip is recorded and sent, and that the input is cleared with
+ * no error after the ack.
  */
 export async function sendFromPage(page, text) {
   await page.fill('#text', text);
   await page.press('#text', 'Enter');
+  await page.locator('#progress').waitFor({ state: 'visible' });
+  assert.equal(await page.isDisabled('#text'), true, 'the input is disabled while recording');
   const own = page.locator('#clips li.clip.mine', { has: page.locator('.clip-text', { hasText: text }) });
   await own.waitFor();
   await page.locator('#text:enabled').waitFor();
+  assert.equal(await page.inputValue('#text'), '', 'the input is cleared after the ack');
+  assert.equal(await page.isHidden('#send-error'), true, 'no error is shown');
   return own.getAttribute('data-key');
+}
+
+/**
+ * Resolves after the page has drawn two more frames: by then the layout work of the
+ * first (ResizeObservers included, which run after layout) has been done and shown.
+ */
+export async function afterFrames(page) {
+  await page.evaluate(() => new Promise((resolve) => {
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve()));
+  }));
 }
 
 /** The chat page's item for clip `key`. */

@@ -1,31 +1,9 @@
 // The chat page (SPEC §7) in headless Chromium with a fake camera, against the real server.
 import assert from 'node:assert/strict';
 import { loadFrames, sendGoodClip } from '../e2e/helpers.mjs';
-import { PHONE, RESTART_WAIT_MS, WAIT_MS, browserTest, connected } from './browser.mjs';
-
-/** Waits until the page's camera is running and the text box takes input. */
-async function readyToSend(page) {
-  await connected(page);
-  await page.locator('#text:enabled').waitFor();
-}
-
-/**
- * Types `text`, presses Enter, and waits for the page's own clip with that text; returns
- * its key. Checks on the way that the input is disabled and the progress shown while the
- * clip is recorded and sent.
- */
-async function sendFromPage(page, text) {
-  await page.fill('#text', text);
-  await page.press('#text', 'Enter');
-  await page.locator('#progress').waitFor({ state: 'visible' });
-  assert.equal(await page.isDisabled('#text'), true, 'the input is disabled while recording');
-  const own = page.locator('#clips li.clip.mine', { has: page.locator('.clip-text', { hasText: text }) });
-  await own.waitFor();
-  await page.locator('#text:enabled').waitFor();
-  assert.equal(await page.inputValue('#text'), '', 'the input is cleared after the ack');
-  assert.equal(await page.isHidden('#send-error'), true, 'no error is shown');
-  return own.getAttribute('data-key');
-}
+import {
+  PHONE, RESTART_WAIT_MS, WAIT_MS, afterFrames, browserTest, clipFor, connected, readyToSend, sendFromPage,
+} from './browser.mjs';
 
 /** How many `li` the page shows for each key, e.g. `{ "<key>": 1 }`. */
 function keyCounts(page) {
@@ -36,9 +14,6 @@ function keyCounts(page) {
   });
 }
 
-function clipFor(page, key) {
-  return page.locator(`#clips li.clip[data-key="${key}"]`);
-}
 
 /** Starts counting on `page` the connection banner's states and the replays received. */
 function watchReconnects(page) {
@@ -257,6 +232,14 @@ browserTest('the feed follows new clips only while the reader is at the bottom',
     top: node.scrollTop,
     fromBottom: node.scrollHeight - node.scrollTop - node.clientHeight,
   }));
+  // The composer grows as the camera starts and its switch appears, which shrinks the
+  // feed; the page follows with a ResizeObserver, and those run at the next rendered frame.
+  // So the position is read once the composer has settled and a frame has been drawn:
+  // read in between (as CI once did, right after connecting) it is mid-layout, not what a
+  // reader ever sees.
+  await readyToSend(reader);
+  await reader.locator('#camera-choice').waitFor();
+  await afterFrames(reader);
   assert.ok((await position()).fromBottom <= 1, 'opens at the newest clip');
 
   const newest = await sendGoodClip(writers[0].socket, { message: 'newest', frames: loadFrames() });
@@ -272,9 +255,10 @@ browserTest('the feed follows new clips only while the reader is at the bottom',
   // counted the reader as at the bottom when the clip came, and followed it down.
   assert.ok(await feed.evaluate((node) => node.scrollHeight > node.clientHeight + 1), 'seven clips overflow a phone screen');
   await feed.evaluate((node) => new Promise((resolve) => {
-    node.addEventListener('scroll', () => requestAnimationFrame(() => resolve()), { once: true });
+    node.addEventListener('scroll', () => resolve(), { once: true });
     node.scrollTop = 0;
   }));
+  await afterFrames(reader);
   assert.equal((await position()).top, 0);
   const unseen = await sendGoodClip(writers[1].socket, { message: 'unseen', frames: loadFrames() });
   await clipFor(reader, unseen.key).waitFor();
