@@ -44,12 +44,12 @@ pub struct Config {
 
     /// The key that turns a browser's token into its user id (SPEC §10); made once and
     /// kept in the data dir when not given.
-    #[arg(long, env = "ID_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    #[arg(long, env = "ID_SECRET", hide_env_values = true, value_parser = SecretParser(check_secret))]
     pub id_secret: Option<Secret>,
 
     /// Enables the moderation API under /admin/ for requests bearing this token (at least
     /// 16 characters).
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = SecretParser(check_admin_token))]
     pub admin_token: Option<Secret>,
 
     /// Refuse clips whose text contains profanity.
@@ -88,12 +88,12 @@ pub struct Config {
 
     /// Cluster mode (SPEC §8): the Redis every node shares for broadcasts, presence and
     /// (unless `--store-redis-url`) the clips. A secret: the URL may carry a password.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = SecretParser(check_redis_url))]
     pub redis_url: Option<Secret>,
 
     /// A separate Redis for the clips, so that clip writes do not queue behind broadcasts.
     #[arg(long, env = "STORE_REDIS_URL", hide_env_values = true, requires = "redis_url",
-          value_parser = parse_redis_url)]
+          value_parser = SecretParser(check_redis_url))]
     pub store_redis_url: Option<Secret>,
 
     /// Start although the store's Redis does not fsync every write (`appendonly yes`,
@@ -115,7 +115,7 @@ pub struct Config {
 
     /// coturn's `static-auth-secret`: every turn:/turns: URL is handed out with
     /// credentials made from it that expire 12 hours later.
-    #[arg(long, env = "TURN_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true, value_parser = SecretParser(check_secret))]
     pub turn_secret: Option<Secret>,
 
     /// The most participants one call room takes.
@@ -144,26 +144,57 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-fn parse_secret(text: &str) -> Result<Secret, String> {
-    if text.is_empty() {
-        return Err("must not be empty".into());
+/// Reads a secret setting, checked by `check`, without ever quoting it: clap's own
+/// message for a bad value repeats the value, and that message ends up in the service's
+/// log, so a mistyped token or a Redis URL's password would be kept there.
+#[derive(Clone, Copy)]
+struct SecretParser(fn(&str) -> Result<(), &'static str>);
+
+impl clap::builder::TypedValueParser for SecretParser {
+    type Value = Secret;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Secret, clap::Error> {
+        let name = arg
+            .and_then(clap::Arg::get_long)
+            .map_or_else(|| "a secret setting".to_owned(), |long| format!("--{long}"));
+        let refuse = |reason: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{name} {reason} (its value is not shown, as it is a secret)\n"),
+            )
+            .with_cmd(command)
+        };
+        let text = value.to_str().ok_or_else(|| refuse("is not valid UTF-8"))?;
+        (self.0)(text).map_err(refuse)?;
+        Ok(Secret(text.to_owned()))
     }
-    Ok(Secret(text.to_owned()))
+}
+
+fn check_secret(text: &str) -> Result<(), &'static str> {
+    if text.is_empty() {
+        return Err("must not be empty");
+    }
+    Ok(())
 }
 
 /// Short tokens can be guessed; 16 characters is the least SPEC §10 accepts.
-fn parse_admin_token(text: &str) -> Result<Secret, String> {
+fn check_admin_token(text: &str) -> Result<(), &'static str> {
     if text.chars().count() < 16 {
-        return Err("must be at least 16 characters".into());
+        return Err("must be at least 16 characters");
     }
-    Ok(Secret(text.to_owned()))
+    Ok(())
 }
 
 /// A Redis URL the `redis` crate can open (`redis://`, `rediss://`, `unix://`).
-fn parse_redis_url(text: &str) -> Result<Secret, String> {
+fn check_redis_url(text: &str) -> Result<(), &'static str> {
     redis::Client::open(text)
-        .map(|_| Secret(text.to_owned()))
-        .map_err(|_| "is not a Redis URL (redis://host:port/)".into())
+        .map(drop)
+        .map_err(|_| "is not a Redis URL (redis://host:port/)")
 }
 
 /// Where the TLS certificate comes from, if the server speaks TLS at all.
@@ -392,6 +423,58 @@ mod tests {
     #[test]
     fn a_short_admin_token_is_refused() {
         assert!(Config::try_parse_from(["loopchat", "--admin-token", "too-short"]).is_err());
+    }
+
+    /// The refusal names the setting and why, and never the value: it ends up in logs.
+    #[test]
+    fn a_refused_secret_is_never_quoted() {
+        for (flag, value, reason) in [
+            (
+                "--admin-token",
+                "hunter2-short",
+                "must be at least 16 characters",
+            ),
+            (
+                "--redis-url",
+                "redis://:hunter2@db:port/",
+                "is not a Redis URL",
+            ),
+            (
+                "--store-redis-url",
+                "redis://:hunter2@db:port/",
+                "is not a Redis URL",
+            ),
+            ("--id-secret", "", "must not be empty"),
+            ("--turn-secret", "", "must not be empty"),
+        ] {
+            let mut args = vec!["loopchat", flag, value];
+            if flag == "--store-redis-url" {
+                args.extend(["--redis-url", "redis://127.0.0.1:1/"]);
+            }
+            let message = Config::try_parse_from(args).unwrap_err().to_string();
+            assert!(
+                message.contains(flag) && message.contains(reason),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn good_secrets_are_kept_as_given() {
+        let config = Config::try_parse_from([
+            "loopchat",
+            "--admin-token",
+            "a-token-of-sixteen+",
+            "--redis-url",
+            "redis://:pw@127.0.0.1:6379/",
+        ])
+        .unwrap();
+        assert_eq!(config.admin_token.unwrap().expose(), "a-token-of-sixteen+");
+        assert_eq!(
+            config.redis_url.unwrap().expose(),
+            "redis://:pw@127.0.0.1:6379/"
+        );
     }
 
     #[test]
