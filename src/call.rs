@@ -23,9 +23,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::clip::{Author, now_ms};
@@ -194,6 +196,18 @@ impl CallRooms {
                 .is_some_and(|room| calls.call_of.get(&b) == Some(room))
     }
 
+    /// The sockets in calls whose participant `matches`.
+    pub fn participants_where(&self, matches: impl Fn(&Member) -> bool) -> Vec<Sid> {
+        let calls = self.calls();
+        calls
+            .members
+            .values()
+            .flatten()
+            .filter(|(_, member)| matches(member))
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
     pub fn census(&self) -> Census {
         let calls = self.calls();
         Census {
@@ -231,12 +245,16 @@ impl JoinRefused {
             Self::RoomFull { max } => {
                 format!("this call is full: it already has {max} participants")
             }
-            Self::Banned { until_ms } => format!(
-                "a moderator has blocked you from joining calls until {}",
-                until_text(until_ms)
-            ),
+            Self::Banned { until_ms } => banned_message(until_ms),
         }
     }
+}
+
+fn banned_message(until_ms: u64) -> String {
+    format!(
+        "a moderator has blocked you from calls until {}",
+        until_text(until_ms)
+    )
 }
 
 /// Why a signal was not relayed. Each kind is reported to its sender once.
@@ -450,6 +468,14 @@ async fn join<A: Adapter>(
     if !socket.connected() {
         leave(socket, app).await;
     }
+    // Likewise a ban made while this join was on its way: `end_banned_calls` may have
+    // looked before this socket was in the call, and then this check sees the ban.
+    if let Some(ban) = app.bans.of(&me.user, now_ms()) {
+        leave(socket, app).await;
+        return Err(JoinRefused::Banned {
+            until_ms: ban.until,
+        });
+    }
     let ice_servers = app.ice.for_user(&me.user, unix_now());
     Ok(json!({ "ok": true, "you": me, "peers": joined.peers, "ice_servers": ice_servers }))
 }
@@ -615,6 +641,41 @@ pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
         }
         socket.leave(room.broadcast_room());
         announce_left(socket, &room).await;
+    }
+}
+
+/// Ends the calls of a user as soon as they are banned (SPEC §10), on every node: each
+/// node takes its own banned sockets out, so the others get `call:left` and drop their
+/// connections to them, and tells those sockets why with `call:ended`. Audio and video
+/// go peer to peer, so the others' pages closing those connections is what stops them.
+pub async fn end_banned_calls<A: Adapter>(io: SocketIo<A>, app: App, stop: CancellationToken) {
+    let mut changes = app.bans.changes();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let now = now_ms();
+        let banned = app
+            .calls
+            .participants_where(|member| app.bans.of(&member.user, now).is_some());
+        for sid in banned {
+            // A socket that is gone is being taken out by its disconnect handler.
+            let Some(socket) = io.get_socket(sid) else {
+                continue;
+            };
+            let Some(author) = socket.extensions.get::<Author>() else {
+                continue;
+            };
+            let Some(ban) = app.bans.of(&author.id, now) else {
+                continue;
+            };
+            leave(&socket, &app).await;
+            let ended = json!({ "code": "banned", "message": banned_message(ban.until) });
+            if let Err(error) = socket.emit("call:ended", &ended) {
+                tracing::debug!(%error, socket = %socket.id, "could not tell a banned socket its call ended");
+            }
+        }
     }
 }
 
@@ -788,6 +849,25 @@ mod tests {
     }
 
     #[test]
+    fn participants_are_found_in_every_call_by_who_they_are() {
+        let calls = rooms(8);
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        calls.join(a, member("troll"), &room("r")).unwrap();
+        calls.join(b, member("host"), &room("r")).unwrap();
+        calls.join(c, member("troll"), &room("s")).unwrap();
+        let mut found = calls.participants_where(|member| member.name == "troll");
+        found.sort_by_key(|sid| sid.as_str().to_owned());
+        let mut expected = vec![a, c];
+        expected.sort_by_key(|sid| sid.as_str().to_owned());
+        assert_eq!(found, expected);
+        calls.leave(a);
+        assert_eq!(
+            calls.participants_where(|member| member.name == "troll"),
+            vec![c]
+        );
+    }
+
+    #[test]
     fn each_kind_of_refusal_is_reported_once() {
         let reported = ReportedRefusals::default();
         for kind in SignalRefused::ALL {
@@ -813,7 +893,7 @@ mod tests {
         .message();
         assert_eq!(
             message,
-            "a moderator has blocked you from joining calls until 2025-12-01 18:00:00 UTC"
+            "a moderator has blocked you from calls until 2025-12-01 18:00:00 UTC"
         );
     }
 }

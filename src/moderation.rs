@@ -10,6 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use rustrict::CensorStr;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::identity::UserId;
 
@@ -29,6 +30,8 @@ pub struct Bans {
     /// A std lock: read on every clip and frame, written only by a moderator, never held
     /// across an await.
     by_user: Arc<RwLock<HashMap<UserId, Ban>>>,
+    /// Marked on every change, for what must act on a new ban (a call in progress ends).
+    changes: Arc<watch::Sender<()>>,
 }
 
 impl Bans {
@@ -41,7 +44,14 @@ impl Bans {
             .collect();
         Self {
             by_user: Arc::new(RwLock::new(by_user)),
+            changes: Arc::new(watch::Sender::new(())),
         }
+    }
+
+    /// Changes every time bans are put or replaced (after the change): await
+    /// `changed()` on it, then read the bans.
+    pub fn changes(&self) -> watch::Receiver<()> {
+        self.changes.subscribe()
     }
 
     /// The ban that keeps `user` out at `now_ms`, if any.
@@ -54,6 +64,8 @@ impl Bans {
     pub fn put(&self, ban: Ban) {
         let mut by_user = self.by_user.write().unwrap_or_else(PoisonError::into_inner);
         by_user.insert(ban.user.clone(), ban);
+        drop(by_user);
+        self.changes.send_replace(());
     }
 
     /// Lifts the ban of `user` (after the store has forgotten it).
@@ -72,6 +84,7 @@ impl Bans {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         *self.by_user.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        self.changes.send_replace(());
     }
 
     /// Every ban in force at `now_ms`, the one that ends first first.
@@ -122,6 +135,19 @@ mod tests {
         assert_eq!(bans.in_force(1_000).len(), 2);
         bans.lift(&user('c'));
         assert!(bans.of(&user('c'), 1_000).is_none());
+    }
+
+    #[tokio::test]
+    async fn putting_or_replacing_bans_is_announced_after_the_change() {
+        let bans = Bans::default();
+        let mut changes = bans.changes();
+        bans.put(ban('a', 5_000));
+        changes.changed().await.unwrap();
+        assert!(bans.of(&user('a'), 1_000).is_some());
+        bans.replace(vec![ban('b', 5_000)], 1_000);
+        changes.changed().await.unwrap();
+        assert!(bans.of(&user('b'), 1_000).is_some());
+        assert!(!changes.has_changed().unwrap(), "one mark per change");
     }
 
     #[test]

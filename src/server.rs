@@ -207,6 +207,11 @@ async fn serve<A: Adapter>(
         app.cluster.clone(),
         stopping.clone(),
     ));
+    tokio::spawn(crate::call::end_banned_calls(
+        io.clone(),
+        app.clone(),
+        stopping.clone(),
+    ));
 
     let Listeners {
         main,

@@ -17,6 +17,7 @@ const MAX_AHEAD = 50;
  * The call room `room` on `socket`, sending `media` (a `LocalMedia`); `relay` forces
  * TURN. `hooks` hears about it all:
  * - `joined(reply)`, `refused(error)` (`{ code, message }`, e.g. `room_full`), `retrying()`;
+ * - `ended(reason)` (`{ code, message }`) when the server took us out of the call (a ban);
  * - `arrived(info)` when someone is here (their tile can show before media flows),
  *   `change(peer, what)` for a peer's `'new'`, `'track'`, `'media'` or `'connection'`,
  *   `gone(id)` when they left or dropped;
@@ -64,6 +65,15 @@ export class CallRoom {
     socket.on('call:error', (error) => {
       this.hooks.error(error);
       if (error?.code === 'not_in_call' && this.wanted && !this.joining) this.join();
+    });
+    // The server took us out (a moderator's ban); the others were told we left.
+    socket.on('call:ended', (reason) => {
+      if (!(this.joined || this.joining)) return;
+      this.wanted = false;
+      this.joined = false;
+      this.joining = false;
+      this.dropAll();
+      this.hooks.ended(reason ?? {});
     });
   }
 

@@ -78,14 +78,10 @@ const call = new CallRoom(socket, roomName, {
       updateStatus();
     },
     refused(error) {
-      const words = error.code === 'banned' && error.message
-        ? `${error.message[0].toUpperCase()}${error.message.slice(1)}.`
-        : REFUSALS[error.code] ?? error.message ?? 'The server would not let you join this call.';
-      showNotice(words);
-      status.textContent = 'You are not in the call.';
-      // Nobody sees the camera now, so its light should not be on.
-      media.stop();
-      showJoinAgain();
+      outOfCall(refusalWords(error) ?? 'The server would not let you join this call.');
+    },
+    ended(reason) {
+      outOfCall(refusalWords(reason) ?? 'The server took you out of the call.');
     },
     retrying() {
       status.textContent = 'Could not join the call yet. Trying again…';
@@ -216,6 +212,23 @@ snapButton.addEventListener('click', async () => {
   const sent = results.filter((result) => result.status === 'fulfilled').length;
   announce(sent === 0 ? 'Snapshot taken; nobody is connected to send it to.' : `Snapshot sent to ${sent === 1 ? 'one person' : `${sent} people`}.`);
 });
+
+/** Why the server keeps us out, in words: its own message says until when for a ban. */
+function refusalWords(error) {
+  if (error.code === 'banned' && error.message) return `${error.message[0].toUpperCase()}${error.message.slice(1)}.`;
+  return REFUSALS[error.code] ?? error.message;
+}
+
+/** Out of the call by the server's word: says why and lets go of camera and microphone. */
+function outOfCall(words) {
+  tiles.clear();
+  empty.hidden = true;
+  showNotice(words);
+  status.textContent = 'You are not in the call.';
+  // Nobody sees the camera now, so its light should not be on.
+  media.stop();
+  showJoinAgain();
+}
 
 function showJoinAgain() {
   out = true;

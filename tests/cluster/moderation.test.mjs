@@ -91,6 +91,32 @@ test('a ban made through node A refuses clips and live frames on node B, purges 
   assert.equal(welcomeBack.author.id, user, 'clips go through on node A once the ban is lifted on node B');
 });
 
+test('a ban made through node B ends the banned user\'s call on node A, and its peers on both nodes are told', async (t, h, { nodes: [a, b] }) => {
+  const room = `banned-call-${Math.random().toString(36).slice(2, 10)}`;
+  const joinCall = async (client) => {
+    const reply = await client.socket.timeout(WAIT_MS).emitWithAck('call:join', { room });
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+  };
+  const troll = await h.client(a.url, { name: 'troll', token: token(10) });
+  const peerA = await h.client(a.url, { name: 'peer-a', token: token(11) });
+  const peerB = await h.client(b.url, { name: 'peer-b', token: token(12) });
+  for (const client of [peerA, peerB, troll]) await joinCall(client);
+  const trollId = troll.welcome.you.conn;
+
+  const left = [peerA, peerB].map((client) => once(client.socket, 'call:left'));
+  const ended = once(troll.socket, 'call:ended');
+  const user = troll.welcome.you.id;
+  assert.equal((await admin(b.url, 'POST', '/admin/bans', { user, minutes: 60 })).status, 201);
+  for (const departure of left) assert.deepEqual(await departure, { id: trollId });
+  assert.equal((await ended).code, 'banned');
+
+  // The place is free on both nodes, and the banned one cannot come back.
+  const refused = await troll.socket.timeout(WAIT_MS).emitWithAck('call:join', { room });
+  assert.equal(refused.error?.code, 'banned', JSON.stringify(refused));
+  await expectNoEvent(peerB.socket, 'call:joined');
+  assert.equal((await admin(a.url, 'DELETE', `/admin/bans/${user}`)).status, 204);
+});
+
 test('reports made on both nodes are counted once per user and listed by either node', async (t, h, { nodes: [a, b] }) => {
   const author = await h.client(a.url, { name: 'author', token: token(7) });
   const clip = await sendGoodClip(author.socket, { message: 'reported', frames: [FRAMES[0]] });

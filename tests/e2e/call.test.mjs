@@ -336,6 +336,47 @@ e2e('a banned user\'s call:join is refused banned, saying until when; lifting th
   assert.deepEqual((await joined(troll, 'meeting')).peers.map((peer) => peer.id), [host.id]);
 });
 
+e2e('a ban ends the banned user\'s calls in progress: the others get call:left, the banned sockets call:ended', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN] });
+  // The troll has two tabs (one browser token), each in a call of its own.
+  const troll = await caller(h, server.url, 'troll', { token: token(9) });
+  const trollTab = await caller(h, server.url, 'troll', { token: token(9) });
+  const host = await caller(h, server.url, 'host');
+  const guest = await caller(h, server.url, 'guest');
+  const friend = await caller(h, server.url, 'friend');
+  for (const [client, room] of [[host, 'meeting'], [guest, 'meeting'], [troll, 'meeting'], [friend, 'side'], [trollTab, 'side']]) {
+    await joined(client, room);
+  }
+  const user = troll.welcome.you.id;
+  const response = await fetch(`${server.url}/admin/bans`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user, minutes: 30 }),
+  });
+  assert.equal(response.status, 201);
+
+  for (const [client, gone] of [[host, troll], [guest, troll], [friend, trollTab]]) {
+    await eventually(() => got(client, 'call:left').length === 1, `${client.welcome.you.name} hears the banned one left`);
+    assert.deepEqual(got(client, 'call:left'), [{ id: gone.id }]);
+  }
+  for (const client of [troll, trollTab]) {
+    await eventually(() => got(client, 'call:ended').length === 1, 'the banned socket hears its call ended');
+    const [ended] = got(client, 'call:ended');
+    assert.equal(ended.code, 'banned');
+    assert.match(ended.message, /^a moderator has blocked you from calls until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  }
+  assert.deepEqual(got(host, 'call:ended'), [], 'nobody else is ended');
+  assert.equal(metricValue(await metricsText(server.url), 'loopchat_call_participants'), 3);
+
+  // Out for good: the banned socket's signals are refused, and the others still talk.
+  signal(troll, host.id, offer('after the ban'));
+  await eventually(() => errorCodes(troll).includes('not_in_call'), 'the banned socket is told it is in no call');
+  const relayed = new Promise((resolve) => guest.socket.once('call:signal', resolve));
+  signal(host, guest.id, offer('still here'));
+  assert.deepEqual(await relayed, { from: host.id, data: offer('still here') });
+  await expectNoEvent(host.socket, 'call:signal');
+});
+
 e2e('ICE servers: each URL in order; TURN ones carry coturn REST credentials valid for 12 h', async (t, h) => {
   // The environment fallbacks: ICE_SERVERS and TURN_SECRET.
   const urls = ['stun:stun.example.org:3478', 'turn:turn.example.org?transport=tcp', 'turns:turn.example.org:5349'];
