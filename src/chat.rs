@@ -6,8 +6,11 @@
 //! can refuse the clip; a refused clip is neither stored nor broadcast, and the socket
 //! stays open.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use uuid::Uuid;
@@ -21,6 +24,7 @@ use crate::names::display_name;
 use crate::presence::Online;
 use crate::rate_limit::MessageLimit;
 use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
+use crate::store::Store;
 
 /// The handshake's `auth` object. No `Debug`: the token must never reach a log line.
 #[derive(Deserialize)]
@@ -184,6 +188,7 @@ async fn report<A: Adapter>(
 
 async fn on_message<A: Adapter>(
     socket: SocketRef<A>,
+    io: SocketIo<A>,
     State(app): State<App>,
     TryData(request): TryData<ClipRequest>,
     ack: AckSender<A>,
@@ -194,7 +199,7 @@ async fn on_message<A: Adapter>(
         .ok()
         .and_then(|request| request.id.clone())
         .filter(|id| id.chars().count() <= MAX_CLIENT_ID_CHARS);
-    match publish(&socket, &app, request).await {
+    match publish(&socket, &io, &app, request).await {
         Ok(published) => {
             let clip = &published.clip;
             app.metrics.clips_accepted.inc();
@@ -237,6 +242,7 @@ struct Published {
 
 async fn publish<A: Adapter>(
     socket: &SocketRef<A>,
+    io: &SocketIo<A>,
     app: &App,
     request: Result<ClipRequest, socketioxide::ParserError>,
 ) -> Result<Published, ClipError> {
@@ -288,6 +294,12 @@ async fn publish<A: Adapter>(
     app.store.insert(&clip, &gif.bytes).await.map_err(|error| {
         if error.is_unavailable() {
             tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
+            tokio::spawn(withdraw(
+                io.clone(),
+                app.store.clone(),
+                clip.key,
+                clip.expires_at,
+            ));
             ClipError::Unavailable
         } else {
             tracing::error!(%error, key = %clip.key, "storing a clip failed");
@@ -295,4 +307,36 @@ async fn publish<A: Adapter>(
         }
     })?;
     Ok(Published { clip, _slot: slot })
+}
+
+/// How often [`withdraw`] asks a store that does not answer again.
+const WITHDRAW_RETRY: Duration = Duration::from_millis(500);
+
+/// Takes a clip refused `unavailable` out of the store once it answers again. A lost
+/// answer is not a lost write: Redis may have run the transaction and its reply not come
+/// back, and a clip its sender was told did not go must not turn up later. Every page is
+/// told to drop it, in case a replay showed it meanwhile. Gives up once the clip would have
+/// expired anyway.
+async fn withdraw<A: Adapter>(io: SocketIo<A>, store: Store, key: Uuid, expires_at: u64) {
+    loop {
+        match store.remove(vec![key]).await {
+            Ok(removed) => {
+                if !removed.is_empty() {
+                    tracing::warn!(%key, "a clip refused as unavailable had been stored after all; withdrawn");
+                    if let Err(error) = io.emit("message:removed", &json!({ "key": key })).await {
+                        tracing::warn!(%error, %key, "announcing a withdrawn clip failed");
+                    }
+                }
+                return;
+            }
+            Err(error) if now_ms() < expires_at => {
+                tracing::debug!(%error, %key, "a refused clip cannot be withdrawn yet");
+                tokio::time::sleep(WITHDRAW_RETRY).await;
+            }
+            Err(error) => {
+                tracing::debug!(%error, %key, "a refused clip has expired before it could be withdrawn");
+                return;
+            }
+        }
+    }
 }

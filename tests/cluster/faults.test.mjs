@@ -11,7 +11,7 @@ import {
   connect, once, expectNoEvent, eventually, sendClip, sendGoodClip, loadFrames, fetchGif, replayKeys,
   metricsText, metricValue, startServer, WAIT_MS,
 } from '../e2e/helpers.mjs';
-import { clipKeysInRedis, clusterTest, startRedis } from './services.mjs';
+import { clipKeysInRedis, clusterTest, startAnswerLosingProxy, startRedis } from './services.mjs';
 
 const FRAMES = loadFrames();
 /** SPEC §8: a clip is answered `unavailable` within this long while Redis is down. */
@@ -278,6 +278,38 @@ async function refusedStart(args) {
   assert.ok(started.exit, started.message);
   return started;
 }
+
+clusterTest('a clip whose store answer is lost is refused unavailable, and withdrawn once the store answers again: never replayed, never served', null, async (t, h) => {
+  const redis = await startRedis();
+  h.cleanups.push(() => redis.cleanup());
+  const proxy = await startAnswerLosingProxy(redis);
+  h.cleanups.push(() => proxy.close());
+  // Only the store's connection goes through the proxy; broadcasts take the direct one.
+  const node = await h.server({ args: ['--redis-url', redis.url, '--store-redis-url', proxy.url] });
+  const reader = await h.client(node.url, { name: 'reader' });
+  const sender = await h.client(node.url, { name: 'sender' });
+  const before = await sendGoodClip(sender.socket, { message: 'before', frames: [FRAMES[0]] });
+  const since = Date.now();
+
+  // The transaction reaches Redis and runs; its answer never comes back.
+  proxy.loseAnswers();
+  const { reply } = await sendClip(sender.socket, { message: 'answer lost', frames: [FRAMES[1]] }, 3 * UNAVAILABLE_WITHIN_MS);
+  assert.equal(reply.error?.code, 'unavailable', JSON.stringify(reply));
+  const [lost, ...others] = await clipKeysInRedis(redis, since);
+  assert.ok(lost && others.length === 0, 'Redis ran the transaction whose answer was lost (else this test checks nothing)');
+  const removed = once(reader.socket, 'message:removed', RECOVERY_WITHIN_MS);
+
+  proxy.heal();
+  assert.deepEqual(await removed, { key: lost }, 'pages are told to drop it');
+  assert.ok(!(await clipKeysInRedis(redis, since)).has(lost), 'withdrawn from Redis');
+  assert.ok(!(await replayKeys(node.url)).includes(lost), 'not replayed');
+  assert.equal((await fetchGif(node.url, `/clips/${lost}.gif`)).response.status, 404, 'not served');
+  assert.ok((await replayKeys(node.url)).includes(before.key), 'the clip before it stays');
+  assert.ok(!(reader.received.message ?? []).some((clip) => clip.key === lost), 'never broadcast');
+
+  const after = await sendGoodClip(sender.socket, { message: 'after', frames: [FRAMES[2]] });
+  await once(reader.socket, 'message', WAIT_MS, (clip) => clip.key === after.key);
+});
 
 clusterTest('a node refuses to start on a store Redis that does not fsync every write, unless --allow-relaxed-durability', null, async (t, h) => {
   const own = async (options) => {

@@ -209,6 +209,53 @@ export async function clipKeysInRedis(redis, since = 0) {
   return found;
 }
 
+// ---- a network that loses answers -----------------------------------------------------------
+
+/**
+ * A TCP proxy on a free port of 127.0.0.1 to `redis`, standing for a network that fails
+ * between a command and its answer. `loseAnswers()` stops passing back what Redis sends
+ * (commands still reach it, so they run); `heal()` passes answers again and ends every
+ * connection that lost one, since its replies are out of step for good, so its client
+ * connects again. `close()` ends it all.
+ */
+export async function startAnswerLosingProxy(redis) {
+  const pairs = new Set();
+  let losing = false;
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port: redis.port });
+    const pair = { client, upstream, lost: false };
+    pairs.add(pair);
+    client.on('data', (bytes) => upstream.write(bytes));
+    upstream.on('data', (bytes) => {
+      if (losing) pair.lost = true;
+      else client.write(bytes);
+    });
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) {
+      socket.on('close', end);
+      socket.on('error', end);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endAll = (which) => { for (const pair of [...pairs]) if (which(pair)) { pair.client.destroy(); pair.upstream.destroy(); } };
+  return {
+    url: `redis://127.0.0.1:${server.address().port}/`,
+    loseAnswers() { losing = true; },
+    heal() {
+      losing = false;
+      endAll((pair) => pair.lost);
+    },
+    close() {
+      endAll(() => true);
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 // ---- nginx ---------------------------------------------------------------------------------
 
 /**
