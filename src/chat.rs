@@ -294,12 +294,14 @@ async fn publish<A: Adapter>(
     app.store.insert(&clip, &gif.bytes).await.map_err(|error| {
         if error.is_unavailable() {
             tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
-            tokio::spawn(withdraw(
-                io.clone(),
-                app.store.clone(),
-                clip.key,
-                clip.expires_at,
-            ));
+            if error.may_have_written() {
+                tokio::spawn(withdraw(
+                    io.clone(),
+                    app.store.clone(),
+                    clip.key,
+                    clip.expires_at,
+                ));
+            }
             ClipError::Unavailable
         } else {
             tracing::error!(%error, key = %clip.key, "storing a clip failed");

@@ -18,6 +18,8 @@ mod gif_files;
 mod redis_store;
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+pub(crate) use suite::TestRedis;
 mod writer;
 
 use std::path::Path;
@@ -48,8 +50,11 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("a store read panicked: {0}")]
     Panicked(#[from] tokio::task::JoinError),
-    /// The store's Redis cannot be reached (or did not answer in time): nothing was
-    /// written, or the outcome is unknown and a repeat is harmless.
+    /// The store's Redis did not answer its last heartbeat, so nothing was sent to it.
+    #[error("the store's Redis did not answer its last heartbeat")]
+    Away,
+    /// The store's Redis could not be reached, or did not answer in time: what was sent
+    /// may or may not have been done (a repeat is harmless).
     #[error("the store's Redis cannot be reached: {0}")]
     Unavailable(String),
     #[error("redis: {0}")]
@@ -77,6 +82,12 @@ impl From<redis::RedisError> for StoreError {
 impl StoreError {
     /// Whether the client should be told `unavailable` (try again) rather than `internal`.
     pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Away | Self::Unavailable(_))
+    }
+
+    /// Whether the store may have done what it answered with this error: Redis may have
+    /// run a command whose answer was lost on the way back.
+    pub fn may_have_written(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
 }

@@ -97,9 +97,7 @@ impl RedisStore {
         if self.health.is_up() {
             Ok(self.connection.clone())
         } else {
-            Err(StoreError::Unavailable(
-                "no answer to the last heartbeat".into(),
-            ))
+            Err(StoreError::Away)
         }
     }
 

@@ -51,7 +51,7 @@ async fn keys(store: &Store, limit: usize, now_ms: u64) -> Vec<Uuid> {
 }
 
 /// A `redis-server` of the test's own, killed on drop.
-pub(super) struct TestRedis {
+pub(crate) struct TestRedis {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
@@ -376,4 +376,30 @@ async fn a_stopped_redis_answers_unavailable() {
         "{:?}",
         refused.err()
     );
+    // Sent without an answer: for all this node knows, Redis may have done it.
+    assert!(refused.is_err_and(|error| error.may_have_written()));
+}
+
+/// While the heartbeat says Redis is away nothing is sent, and the error says so.
+#[tokio::test]
+async fn nothing_is_sent_while_the_heartbeat_fails() {
+    let redis = TestRedis::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let connection = ConnectionManager::new(client).await.unwrap();
+    let health = Health::new(prometheus_client::metrics::gauge::Gauge::default());
+    health.fail_for_tests();
+    let store = Store::Redis(RedisStore::new(connection.clone(), health));
+    let refused = store.insert(&clip(now_ms(), 60_000), b"GIF").await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|error| error.is_unavailable() && !error.may_have_written()),
+        "{:?}",
+        refused.err()
+    );
+    let stored: usize = redis::cmd("DBSIZE")
+        .query_async(&mut connection.clone())
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing reached Redis");
 }
