@@ -14,16 +14,22 @@
 //!   packet is lost, which is what an outage means; nothing waits on it.
 //!
 //! Whether Redis is reachable is [`Health`]'s business (a heartbeat), not the driver's.
+//! One thing the connection manager does not promise is kept here: redis-rs 1.8 sends the
+//! subscriptions again on a reconnect but ignores it if that fails (a Redis still loading
+//! its data, an answer too slow), and the node would look healthy and never hear from the
+//! other nodes again; [`PubSub::keep_subscribed`] checks and subscribes again.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, PushInfo, PushKind};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::Health;
 
@@ -71,6 +77,78 @@ impl PubSub {
         };
         (handlers, sender)
     }
+}
+
+/// How often [`PubSub::keep_subscribed`] compares the connection's subscriptions with the
+/// adapter's channels.
+const SUBSCRIPTION_CHECK: Duration = Duration::from_secs(1);
+
+impl PubSub {
+    /// Subscribes to every channel the adapter follows again whenever the connection has
+    /// fewer subscriptions than that (`CLIENT INFO`'s `sub=`), until `stop`. Subscribing
+    /// to a channel twice changes nothing, so a check that races a new subscription costs
+    /// one redundant command.
+    pub async fn keep_subscribed(self, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(SUBSCRIPTION_CHECK) => {}
+            }
+            if self.health.is_up() {
+                self.subscribe_again_if_lost().await;
+            }
+        }
+    }
+
+    async fn subscribe_again_if_lost(&self) {
+        let channels: Vec<String> = self
+            .handlers
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        if channels.is_empty() {
+            return;
+        }
+        let info: redis::RedisResult<String> = redis::cmd("CLIENT")
+            .arg("INFO")
+            .query_async(&mut self.connection.clone())
+            .await;
+        let subscribed = match info.map(|info| subscriptions_in(&info)) {
+            Ok(Some(subscribed)) => subscribed,
+            Ok(None) => {
+                tracing::warn!("CLIENT INFO says nothing of subscriptions; cannot check them");
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "could not check the pub/sub subscriptions");
+                return;
+            }
+        };
+        if subscribed >= channels.len() {
+            return;
+        }
+        tracing::warn!(
+            subscribed,
+            wanted = channels.len(),
+            "pub/sub subscriptions were lost with a reconnect; subscribing again"
+        );
+        for channel in channels {
+            if let Err(error) = self.connection.clone().subscribe(&channel).await {
+                tracing::debug!(%error, "subscribing again failed; the next check tries again");
+            }
+        }
+    }
+}
+
+/// The number of channels a connection is subscribed to, from its `CLIENT INFO` line
+/// (`id=7 addr=… sub=3 psub=0 …`).
+fn subscriptions_in(client_info: &str) -> Option<usize> {
+    client_info
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("sub="))
+        .and_then(|count| count.parse().ok())
 }
 
 /// Hands a pushed pub/sub message to the stream of its channel. Subscription
@@ -182,6 +260,67 @@ impl Driver for PubSub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TestRedis;
+
+    #[test]
+    fn the_subscription_count_is_read_from_client_info() {
+        let info = "id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 fd=8 name= db=0 sub=3 psub=0 ssub=0 multi=-1";
+        assert_eq!(subscriptions_in(info), Some(3));
+        assert_eq!(subscriptions_in("id=7 addr=127.0.0.1:5000"), None);
+    }
+
+    /// A connection that has lost its subscriptions behind redis-rs's back (here by an
+    /// UNSUBSCRIBE it did not send through the manager) is subscribed again, and messages
+    /// reach the adapter's stream once more.
+    #[tokio::test]
+    async fn lost_subscriptions_are_made_again() {
+        let redis = TestRedis::start();
+        let (handlers, push_sender) = PubSub::push_sender();
+        let client = redis::Client::open(format!("{}?protocol=resp3", redis.url())).unwrap();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_push_sender(push_sender)
+            .set_automatic_resubscription();
+        let connection = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .unwrap();
+        let pubsub = PubSub::new(
+            connection.clone(),
+            handlers,
+            Health::new(prometheus_client::metrics::gauge::Gauge::default()),
+            Counter::default(),
+        );
+        let mut stream = pubsub.subscribe("loopchat:test".into(), 8).await.unwrap();
+        let other = client.get_multiplexed_async_connection().await.unwrap();
+        let publish = |message: &'static str| {
+            let mut other = other.clone();
+            async move {
+                redis::cmd("PUBLISH")
+                    .arg("loopchat:test")
+                    .arg(message)
+                    .query_async::<usize>(&mut other)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        redis::cmd("UNSUBSCRIBE")
+            .arg("loopchat:test")
+            .exec_async(&mut connection.clone())
+            .await
+            .unwrap();
+        assert_eq!(publish("lost").await, 0, "nobody hears the channel now");
+        pubsub.subscribe_again_if_lost().await;
+        assert_eq!(publish("heard").await, 1);
+        use futures_util::StreamExt;
+        let (channel, message) = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (channel.as_str(), message.as_slice()),
+            ("loopchat:test", &b"heard"[..])
+        );
+    }
 
     fn push(kind: PushKind, channel: &str, message: &[u8]) -> PushInfo {
         PushInfo {

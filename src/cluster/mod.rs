@@ -74,6 +74,12 @@ impl Health {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// As a failed heartbeat leaves it.
+    #[cfg(test)]
+    pub(crate) fn fail_for_tests(&self) {
+        self.set(false, "a test's");
+    }
+
     fn set(&self, up: bool, what: &str) {
         let was = self.up.swap(up, Ordering::Relaxed);
         self.gauge.set(i64::from(up));
@@ -198,17 +204,18 @@ impl Cluster {
                 .clone()
                 .watch(connection.clone(), "the cluster's", stop.clone()),
         );
-        tokio::spawn(
-            store_health
-                .clone()
-                .watch(store_connection.clone(), "the store's", stop),
-        );
+        tokio::spawn(store_health.clone().watch(
+            store_connection.clone(),
+            "the store's",
+            stop.clone(),
+        ));
         let pubsub = PubSub::new(
             connection.clone(),
             handlers,
             health.clone(),
             gauges.dropped_publishes,
         );
+        tokio::spawn(pubsub.clone().keep_subscribed(stop));
         Ok(Self {
             // Not a bare UUID: clip keys are UUIDs, and a node's id is in Redis keys too.
             node: format!("node-{}", uuid::Uuid::now_v7().simple()).into(),
