@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::clip::{Author, now_ms};
 use crate::error::until_text;
+use crate::identity::UserId;
 use crate::live::Member;
 use crate::rate_limit::SignalLimit;
 
@@ -196,15 +197,14 @@ impl CallRooms {
                 .is_some_and(|room| calls.call_of.get(&b) == Some(room))
     }
 
-    /// The sockets in calls whose participant `matches`.
-    pub fn participants_where(&self, matches: impl Fn(&Member) -> bool) -> Vec<Sid> {
+    /// Every socket in a call, with its user.
+    pub fn participants(&self) -> Vec<(Sid, UserId)> {
         let calls = self.calls();
         calls
             .members
             .values()
             .flatten()
-            .filter(|(_, member)| matches(member))
-            .map(|(sid, _)| *sid)
+            .map(|(sid, member)| (*sid, member.user.clone()))
             .collect()
     }
 
@@ -658,16 +658,12 @@ pub async fn end_banned_calls<A: Adapter>(io: SocketIo<A>, app: App, stop: Cance
         let now = now_ms();
         let banned = app
             .calls
-            .participants_where(|member| app.bans.of(&member.user, now).is_some());
-        for sid in banned {
+            .participants()
+            .into_iter()
+            .filter_map(|(sid, user)| Some((sid, app.bans.of(&user, now)?)));
+        for (sid, ban) in banned {
             // A socket that is gone is being taken out by its disconnect handler.
             let Some(socket) = io.get_socket(sid) else {
-                continue;
-            };
-            let Some(author) = socket.extensions.get::<Author>() else {
-                continue;
-            };
-            let Some(ban) = app.bans.of(&author.id, now) else {
                 continue;
             };
             leave(&socket, &app).await;
@@ -693,7 +689,6 @@ async fn announce_left<A: Adapter>(socket: &SocketRef<A>, room: &RoomName) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::UserId;
 
     fn member(name: &str) -> Member {
         Member {
@@ -849,22 +844,27 @@ mod tests {
     }
 
     #[test]
-    fn participants_are_found_in_every_call_by_who_they_are() {
+    fn participants_are_everyone_in_every_call_with_their_user() {
         let calls = rooms(8);
         let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
-        calls.join(a, member("troll"), &room("r")).unwrap();
-        calls.join(b, member("host"), &room("r")).unwrap();
-        calls.join(c, member("troll"), &room("s")).unwrap();
-        let mut found = calls.participants_where(|member| member.name == "troll");
-        found.sort_by_key(|sid| sid.as_str().to_owned());
-        let mut expected = vec![a, c];
-        expected.sort_by_key(|sid| sid.as_str().to_owned());
-        assert_eq!(found, expected);
+        calls.join(a, member("a"), &room("r")).unwrap();
+        calls.join(b, member("b"), &room("r")).unwrap();
+        calls.join(c, member("c"), &room("s")).unwrap();
+        let sids = |calls: &CallRooms| {
+            let mut sids: Vec<String> = calls
+                .participants()
+                .into_iter()
+                .map(|(sid, _)| sid.to_string())
+                .collect();
+            sids.sort();
+            sids
+        };
+        let mut expected: Vec<String> = [a, b, c].iter().map(Sid::to_string).collect();
+        expected.sort();
+        assert_eq!(sids(&calls), expected);
         calls.leave(a);
-        assert_eq!(
-            calls.participants_where(|member| member.name == "troll"),
-            vec![c]
-        );
+        assert_eq!(sids(&calls).len(), 2);
+        assert!(!sids(&calls).contains(&a.to_string()));
     }
 
     #[test]
