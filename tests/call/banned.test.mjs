@@ -3,17 +3,14 @@
 // to the banned one, which is what stops the picture and the sound (they go peer to peer).
 import assert from 'node:assert/strict';
 import { admin } from '../browser/browser.mjs';
-import { callTest, framesFrom, inCall, newRoom, tileOf } from './call.mjs';
+import { callTest, newRoom, openInCall, tileOf } from './call.mjs';
 
 const ADMIN = 'call-ban-suite-admin-token';
 
 callTest('a ban ends the banned page\'s call: it says until when and lets go; the other loses its tile', async (t, b) => {
   const url = await b.startCall(['--admin-token', ADMIN]);
   const room = await newRoom(url);
-  const host = await b.open(room, { name: 'host' });
-  const troll = await b.open(room, { name: 'troll' });
-  await Promise.all([inCall(host), inCall(troll)]);
-  await Promise.all([framesFrom(host, ['troll']), framesFrom(troll, ['host'])]);
+  const [host, troll] = await openInCall(b, room, ['host', 'troll']);
 
   const user = await troll.evaluate(() => window.loopchat.call.you.user);
   assert.equal((await admin(url, ADMIN, 'POST', '/admin/bans', { user, minutes: 30 })).status, 201);

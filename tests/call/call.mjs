@@ -93,6 +93,18 @@ export async function framesFrom(page, names, timeout = CONNECT_MS) {
 }
 
 /**
+ * Opens a page in `room` for each of `names`, one after the other, and resolves with them
+ * once every page is in the call and has frames and sound from every other.
+ */
+export async function openInCall(b, room, names) {
+  const pages = [];
+  for (const name of names) pages.push(await b.open(room, { name }));
+  await Promise.all(pages.map((page) => inCall(page)));
+  await Promise.all(pages.map((page, i) => framesFrom(page, names.filter((_, j) => j !== i))));
+  return pages;
+}
+
+/**
  * For each peer of `page`, by name: its inbound video (`framesDecoded`, `bytesReceived`)
  * and audio (`bytesReceived`), how far its tile's `<video>` has played, and the selected
  * candidate pair (`nominated`, the local and remote candidate types, the local address).

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
-  CONNECT_MS, assertFlowing, callTest, costMeter, framesFrom, inCall, newRoom, tileOf,
+  CONNECT_MS, assertFlowing, callTest, costMeter, framesFrom, inCall, newRoom, openInCall, tileOf,
 } from './call.mjs';
 
 /**
@@ -34,10 +34,7 @@ callTest('a third page joins a call in progress: all six streams flow, and snaps
   const meter = costMeter();
   const url = await b.startCall();
   const room = await newRoom(url);
-  const ada = await b.open(room, { name: 'ada' });
-  const bob = await b.open(room, { name: 'bob' });
-  await Promise.all([inCall(ada), inCall(bob)]);
-  await Promise.all([framesFrom(ada, ['bob']), framesFrom(bob, ['ada'])]);
+  const [ada, bob] = await openInCall(b, room, ['ada', 'bob']);
   meter.mark('2 pages flowing');
 
   const cat = await b.open(room, { name: 'cat' });

@@ -2,18 +2,14 @@
 // "camera off" on the other side, a Socket.IO reconnect that the call survives, and Leave.
 import assert from 'node:assert/strict';
 import {
-  CONNECT_MS, assertFlowing, callTest, costMeter, framesFrom, inCall, newRoom, tileOf,
+  CONNECT_MS, assertFlowing, callTest, costMeter, framesFrom, newRoom, openInCall, tileOf,
 } from './call.mjs';
 
 callTest('two pages see and hear each other; mute, camera off, a reconnect and leave show on the other side', async (t, b) => {
   const meter = costMeter();
   const url = await b.startCall();
   const room = await newRoom(url);
-  const ada = await b.open(room, { name: 'ada' });
-  const bob = await b.open(room, { name: 'bob' });
-  await Promise.all([inCall(ada), inCall(bob)]);
-
-  await Promise.all([framesFrom(ada, ['bob']), framesFrom(bob, ['ada'])]);
+  const [ada, bob] = await openInCall(b, room, ['ada', 'bob']);
   meter.mark('all frames flowing');
   await assertFlowing([{ page: ada, from: ['bob'] }, { page: bob, from: ['ada'] }]);
   meter.report(t, 'a 2-page call');

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before } from 'node:test';
-import { REPO_ROOT, e2e, signalChild, startServer } from '../e2e/helpers.mjs';
+import { REPO_ROOT, e2e, eachLine, signalChild, startServer } from '../e2e/helpers.mjs';
 
 const run = promisify(execFile);
 
@@ -76,18 +76,10 @@ async function launch(bin, args, { lines, isReady, what, stopSignal, env = {} })
   running.set(child, stopSignal);
   exited.then(() => running.delete(child));
   const stream = process.env.LOOPCHAT_E2E_LOG === '1';
-  const onData = (name) => {
-    let partial = '';
-    return (chunk) => {
-      partial += chunk.toString('utf8');
-      const parts = partial.split('\n');
-      partial = parts.pop();
-      for (const line of parts) {
-        lines.push(line);
-        if (stream) process.stderr.write(`[${what} ${child.pid} ${name}] ${line}\n`);
-      }
-    };
-  };
+  const onData = (name) => eachLine((line) => {
+    lines.push(line);
+    if (stream) process.stderr.write(`[${what} ${child.pid} ${name}] ${line}\n`);
+  });
   child.stdout.on('data', onData('stdout'));
   child.stderr.on('data', onData('stderr'));
 

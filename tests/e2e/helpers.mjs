@@ -45,6 +45,17 @@ export async function signalChild(child, exited, signal, ms) {
   return result;
 }
 
+/** A `data` listener for a child's output that calls `onLine` with each complete line. */
+export function eachLine(onLine) {
+  let partial = '';
+  return (chunk) => {
+    partial += chunk.toString('utf8');
+    const parts = partial.split('\n');
+    partial = parts.pop();
+    for (const line of parts) onLine(line);
+  };
+}
+
 /**
  * Spawns the server on 127.0.0.1, any free port (unless `port` is given, as for a restart
  * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
@@ -84,20 +95,12 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
       child.kill('SIGKILL');
       settle(reject, new Error(`server did not print "listening on" within ${START_TIMEOUT_MS} ms\n${tail(lines)}`));
     }, START_TIMEOUT_MS);
-    const onData = (name) => {
-      let partial = '';
-      return (chunk) => {
-        partial += chunk.toString('utf8');
-        const parts = partial.split('\n');
-        partial = parts.pop();
-        for (const line of parts) {
-          lines.push(`[${name}] ${line}`);
-          if (stream) process.stderr.write(`[loopchat ${child.pid} ${name}] ${line}\n`);
-          const m = name === 'stdout' && line.match(/listening on (https?:\/\/[^\s]+)/);
-          if (m) settle(resolveUrl, m[1].replace(/\/+$/, ''));
-        }
-      };
-    };
+    const onData = (name) => eachLine((line) => {
+      lines.push(`[${name}] ${line}`);
+      if (stream) process.stderr.write(`[loopchat ${child.pid} ${name}] ${line}\n`);
+      const m = name === 'stdout' && line.match(/listening on (https?:\/\/[^\s]+)/);
+      if (m) settle(resolveUrl, m[1].replace(/\/+$/, ''));
+    });
     child.stdout.on('data', onData('stdout'));
     child.stderr.on('data', onData('stderr'));
     exited.then(({ code, signal, error }) => settle(reject, Object.assign(new Error(
