@@ -1,20 +1,25 @@
 //! The state every handler shares, in a module of its own so that dependencies point one
-//! way: the handlers (`chat`, `live`, `call`, `http`, `admin`) use it, and
-//! [`crate::server`] wires them together.
+//! way: the handlers ([`crate::events`], [`crate::http`], [`crate::admin`]) use it,
+//! [`crate::server`] wires them together, and nothing it holds looks back up at it. Each
+//! feature's state sits below it behind one type that works the same on one node or many ([`Store`], [`Presence`], [`LiveRoom`], [`CallRooms`]), so no handler asks
+//! whether it runs in a cluster.
 
 use std::sync::Arc;
 
-use crate::call::CallRooms;
+use crate::call::redis::RedisCalls;
+use crate::call::rooms::CallRooms;
 use crate::clip::now_ms;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::encode_queue::EncodeQueue;
 use crate::ice::IceServers;
 use crate::identity::Identities;
-use crate::live::LiveRoom;
+use crate::live::redis::RedisLive;
+use crate::live::room::LiveRoom;
 use crate::metrics::Metrics;
 use crate::moderation::Bans;
 use crate::presence::Presence;
+use crate::presence::redis::RedisPresence;
 use crate::store::Store;
 
 /// Everything a handler needs; cheap to clone.
@@ -33,8 +38,9 @@ pub struct App {
     pub identities: Identities,
     /// The bans in force, checked on every clip, live frame and call join.
     pub bans: Bans,
-    /// The other nodes, in cluster mode (SPEC §8).
-    pub cluster: Option<Cluster>,
+    /// The other nodes, in cluster mode (SPEC §8), for the two things that are about the
+    /// cluster itself: telling them the bans changed, and whether they can be reached.
+    cluster: Option<Cluster>,
 }
 
 impl App {
@@ -53,14 +59,17 @@ impl App {
         };
         let bans = Bans::new(store.bans().await?, now_ms());
         let ice = IceServers::new(&config.ice_servers, config.turn_secret.as_ref())?;
-        let calls = CallRooms::new(config.call_max);
+        let calls = CallRooms::new(config.call_max, cluster.clone().map(RedisCalls::new));
         Ok(Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
-            presence: Presence::new(metrics.connections.clone()),
+            presence: Presence::new(
+                metrics.connections.clone(),
+                cluster.clone().map(RedisPresence::new),
+            ),
+            live: LiveRoom::new(cluster.clone().map(RedisLive::new)),
             config: Arc::new(config),
             store,
             metrics,
-            live: LiveRoom::default(),
             calls,
             ice,
             identities,
@@ -72,7 +81,13 @@ impl App {
     /// Tells the other nodes, if any, that a moderator changed the bans.
     pub async fn bans_changed(&self) {
         if let Some(cluster) = &self.cluster {
-            cluster.bans_changed().await;
+            crate::cluster::bans::announce_change(cluster).await;
         }
+    }
+
+    /// False while this node cannot reach its cluster's Redis (never on a single node): it
+    /// cannot deliver across nodes then, and `/healthz` says so.
+    pub fn reaches_the_others(&self) -> bool {
+        self.cluster.as_ref().is_none_or(Cluster::is_up)
     }
 }

@@ -1,10 +1,10 @@
-//! The one error type a client can be told about (SPEC §5).
+//! Why a clip was refused (SPEC §5).
 //!
-//! Every failure of the clip path ends as a [`ClipError`]. Its [`code`](ClipError::code) is
-//! the stable machine-readable string; its `Display` text is a sentence a person can act
-//! on. Internal causes are logged where they happen and never sent.
+//! Every failure of the clip path ends as a [`ClipError`], a [`Refusal`]: its code is the
+//! stable machine-readable string; its `Display` text is a sentence a person can act on.
+//! Internal causes are logged where they happen and never sent.
 
-use serde::Serialize;
+use crate::refusal::Refusal;
 
 /// Why a `message` was refused. The variants are exactly the codes of SPEC §5.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,9 +42,8 @@ pub fn until_text(until_ms: u64) -> String {
     format!("{} UTC", rfc3339.replace('T', " ").trim_end_matches('Z'))
 }
 
-impl ClipError {
-    /// The stable code clients and metrics key on.
-    pub fn code(&self) -> &'static str {
+impl Refusal for ClipError {
+    fn code(&self) -> &'static str {
         match self {
             Self::InvalidPayload => "invalid_payload",
             Self::BadFrameCount { .. } => "bad_frame_count",
@@ -61,6 +60,12 @@ impl ClipError {
         }
     }
 
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ClipError {
     /// Every code, so metrics can show a zero for codes that never happened.
     pub const CODES: [&'static str; 12] = [
         "invalid_payload",
@@ -76,45 +81,44 @@ impl ClipError {
         "unavailable",
         "internal",
     ];
-
-    /// The `{ code, message }` object sent to the client.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code(),
-            message: self.to_string(),
-        }
-    }
-}
-
-/// What a client is told about a failure.
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorBody {
-    pub code: &'static str,
-    pub message: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The codes of SPEC §5, written out: each variant answers its own, and `CODES` (the
+    /// zeros `/metrics` starts with) holds exactly these.
     #[test]
-    fn codes_lists_every_variant() {
-        let all = [
-            ClipError::InvalidPayload,
-            ClipError::BadFrameCount { got: 0, max: 10 },
-            ClipError::FrameTooLarge(String::new()),
-            ClipError::BadFrame(String::new()),
-            ClipError::BadDimensions(String::new()),
-            ClipError::TextTooLong { got: 251, max: 250 },
-            ClipError::RateLimited,
-            ClipError::Busy,
-            ClipError::Profanity,
-            ClipError::Banned { until_ms: 0 },
-            ClipError::Unavailable,
-            ClipError::Internal,
+    fn every_variant_has_the_code_the_spec_gives_it() {
+        let expected = [
+            (ClipError::InvalidPayload, "invalid_payload"),
+            (
+                ClipError::BadFrameCount { got: 0, max: 10 },
+                "bad_frame_count",
+            ),
+            (ClipError::FrameTooLarge(String::new()), "frame_too_large"),
+            (ClipError::BadFrame(String::new()), "bad_frame"),
+            (ClipError::BadDimensions(String::new()), "bad_dimensions"),
+            (
+                ClipError::TextTooLong { got: 251, max: 250 },
+                "text_too_long",
+            ),
+            (ClipError::RateLimited, "rate_limited"),
+            (ClipError::Busy, "busy"),
+            (ClipError::Profanity, "profanity"),
+            (ClipError::Banned { until_ms: 0 }, "banned"),
+            (ClipError::Unavailable, "unavailable"),
+            (ClipError::Internal, "internal"),
         ];
-        let codes: Vec<_> = all.iter().map(ClipError::code).collect();
-        assert_eq!(codes, ClipError::CODES);
+        for (error, code) in &expected {
+            assert_eq!(error.code(), *code, "{error:?}");
+        }
+        let mut listed = ClipError::CODES.to_vec();
+        let mut spec: Vec<&str> = expected.iter().map(|(_, code)| *code).collect();
+        listed.sort_unstable();
+        spec.sort_unstable();
+        assert_eq!(listed, spec);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::call::RoomName;
+use crate::call::room::RoomName;
 use crate::clip::{Clip, now_ms};
 use crate::store::StoreError;
 
@@ -35,11 +35,6 @@ pub fn routes() -> Router<App> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(public_file))
-        // Every response is what its Content-Type says: a GIF is never sniffed as a page.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
 }
 
 /// An HTTP failure: the client learns the status, the log learns the cause.
@@ -186,7 +181,7 @@ pub(crate) fn canonical_key(text: &str) -> Option<Uuid> {
 async fn healthz(State(app): State<App>) -> Response {
     // A node cut off from the cluster's Redis cannot deliver across nodes: a balancer
     // should send newcomers elsewhere.
-    if app.cluster.as_ref().is_some_and(|cluster| !cluster.is_up()) {
+    if !app.reaches_the_others() {
         return (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable").into_response();
     }
     match app.store.check().await {

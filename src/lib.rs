@@ -4,58 +4,81 @@
 //!
 //! # Layout
 //!
+//! From the top down: every module uses only modules below it.
+//!
 //! - [`config`]: the command-line flags and their environment fallbacks.
 //! - [`startup`]: what is taken before serving (ports, data dir, certificate) and its errors.
-//! - [`app`]: the state every handler shares.
-//! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, shutdown.
+//! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, the background
+//!   tasks, shutdown; the one place that chooses one node or a cluster.
 //! - [`tls`]: HTTPS — the certificate, reloaded on SIGHUP, and the TLS listener.
 //! - [`redirect`]: the plain-HTTP listener that redirects to HTTPS.
+//!
+//! The handlers:
+//! - [`events`]: the Socket.IO events — chat (connect, `message` → clip, `report`), the live
+//!   room, the call rooms and their signalling.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
+//! - [`headers`]: the response headers every listener sets (`nosniff`).
 //! - [`admin`]: the moderation API under `/admin/` (only with `--admin-token`).
-//! - [`chat`]: the chat events — connect, `message` → clip, `report`, disconnect.
-//! - [`identity`]: a browser's token → its stable user id (HMAC, never stored or logged).
-//! - [`moderation`]: bans in force, and the profanity filter.
-//! - [`request`]: what a client sends, parsed into types that cannot be invalid.
+//!
+//! The state they share, [`app::App`], and below it each feature's state, one type each
+//! that works the same on one node or many:
+//! - [`store`]: the clips (sled records and a file per GIF with group commit, or Redis),
+//!   with expiry checked on every read; reports and bans are kept there too.
+//! - [`presence`]: who is here, and its coalesced broadcast.
+//! - [`live`]: the live room — who is in it, their latest frames.
+//! - [`call`]: the call rooms — who is in which call.
+//! - [`member`]: a participant of a room, as the others are told.
+//!
+//! Each of these keeps its Redis side beside its local one (`store/redis_store.rs`,
+//! `presence/redis.rs`, `live/redis.rs`, `call/redis.rs`): a backend shares its feature's
+//! types and rules, and a newcomer finds both in one place. [`cluster`] holds only what
+//! they have in common: the connections and their heartbeat, the pub/sub under the
+//! Socket.IO adapter, which nodes are alive, and the bans' change notices.
+//!
+//! Beside them:
+//! - [`sweep`]: the background task that deletes expired clips.
 //! - [`encode_queue`]: runs the encoder on worker threads behind a bounded queue.
 //! - [`encoder`]: JPEG frames in, looping GIF out; pure and synchronous.
-//! - [`store`]: the clip store (sled records, a file per GIF; group commit), with expiry
-//!   checked on every read; reports and bans are kept there too.
-//! - [`sweep`]: the background task that deletes expired clips.
-//! - [`live`]: the live room — who is in it, their latest frames, the relay.
-//! - [`call`]: the call rooms — who is in which call, and the WebRTC signalling relay.
+//! - [`request`]: what a client sends, parsed into types that cannot be invalid.
+//! - [`identity`]: a browser's token → its stable user id (HMAC, never stored or logged).
+//! - [`moderation`]: bans in force, and the profanity filter.
 //! - [`ice`]: the STUN/TURN servers call pages are given, with TURN credentials.
-//! - [`jpeg`]: reading a JPEG's size from its headers.
-//! - [`presence`]: who is here (count and people) and its coalesced broadcast.
 //! - [`rate_limit`]: the per-socket token buckets for `message` and `call:signal`.
+//! - [`metrics`]: the Prometheus metrics.
+//! - [`refusal`]: the one shape of a refusal a client is told (code and message), the ack,
+//!   and "report each kind once"; every feature's reasons take it.
+//! - [`error`]: why a clip was refused, with the codes of SPEC §5.
+//! - [`jpeg`]: reading a JPEG's size from its headers.
 //! - [`names`]: display names, requested or random.
 //! - [`clip`]: the `Clip` every client sees.
-//! - [`error`]: the client-facing error codes.
-//! - [`metrics`]: the Prometheus metrics.
 //! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
 pub mod admin;
 pub mod app;
 pub mod call;
-pub mod chat;
 pub mod clip;
 pub mod cluster;
 pub mod config;
 pub mod encode_queue;
 pub mod encoder;
 pub mod error;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod headers;
 pub mod http;
 pub mod ice;
 pub mod identity;
 pub mod jpeg;
 pub mod live;
+pub mod member;
 pub mod metrics;
 pub mod moderation;
 pub mod names;
 pub mod presence;
 pub mod rate_limit;
 pub mod redirect;
+pub mod refusal;
 pub mod request;
 pub mod server;
 pub mod startup;

@@ -7,8 +7,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::call::SignalRefused;
+use crate::call::refusals::SignalRefused;
 use crate::error::ClipError;
+use crate::refusal::Refusal;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabel {

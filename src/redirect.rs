@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 
 /// The whole redirect service, for a TLS port of `tls_port`.
 pub fn router(tls_port: u16) -> Router {
-    Router::new().fallback(move |uri: Uri, headers: HeaderMap| async move {
-        redirect(&uri, &headers, tls_port)
-    })
+    Router::new()
+        .fallback(move |uri: Uri, headers: HeaderMap| async move {
+            redirect(&uri, &headers, tls_port)
+        })
+        .layer(crate::headers::nosniff())
 }
 
 fn redirect(uri: &Uri, headers: &HeaderMap, tls_port: u16) -> Response {

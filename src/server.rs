@@ -18,10 +18,11 @@ use crate::app::App;
 use crate::cluster::driver::PubSub;
 use crate::cluster::{Cluster, ClusterGauges};
 use crate::config::Config;
+use crate::live::redis::RedisLive;
 use crate::metrics::Metrics;
 use crate::request::MAX_MESSAGE_BYTES;
 use crate::startup::Listeners;
-use crate::store::Store;
+use crate::store::{RedisStore, Store};
 use crate::tls::TlsListener;
 
 /// The transport-level cap on one incoming message. It sits above the 3 MiB SPEC limit
@@ -86,12 +87,15 @@ fn router<A: Adapter>(app: App, layer: SocketIoLayer<A>, io: &SocketIo<A>) -> Ro
         .with_state(app)
         .layer(layer)
         .layer(RequestBodyLimitLayer::new(TRANSPORT_LIMIT))
+        // Outermost, so Socket.IO's long-polling answers, the admin API's 404s and the body
+        // limit's 413 carry it too.
+        .layer(crate::headers::nosniff())
 }
 
 /// The whole HTTP + Socket.IO service of a single node (the local adapter).
 pub fn single_node(app: &App) -> (Router, SocketIo) {
     let (layer, io) = socket_io(SocketIo::builder(), app);
-    io.ns("/", crate::chat::on_connect::<LocalAdapter>);
+    io.ns("/", crate::events::chat::on_connect::<LocalAdapter>);
     (router(app.clone(), layer, &io), io)
 }
 
@@ -108,7 +112,7 @@ pub async fn cluster_node(
         app,
     );
     // With a remote adapter the namespace exists only once this resolves.
-    io.ns("/", crate::chat::on_connect::<ClusterAdapter>)
+    io.ns("/", crate::events::chat::on_connect::<ClusterAdapter>)
         .await
         .map_err(|error| anyhow::anyhow!("cannot subscribe to the cluster's channels: {error}"))?;
     Ok((router(app.clone(), layer, &io), io))
@@ -153,7 +157,10 @@ pub async fn run(
         }
     };
     let store = match &cluster {
-        Some(cluster) => cluster.store(),
+        Some(cluster) => {
+            let (connection, health) = cluster.store_connection();
+            Store::Redis(RedisStore::new(connection, health))
+        }
         // One line, for main to print as it is: the store's error already says its cause.
         None => Store::open(&config.data_dir, metrics.commits.clone()).map_err(|error| {
             anyhow::anyhow!(
@@ -171,12 +178,11 @@ pub async fn run(
         }
         Some(cluster) => {
             let (router, io) = cluster_node(&app, cluster).await?;
-            tokio::spawn(crate::cluster::live::announce_departed_nodes(
-                cluster.clone(),
-                io.clone(),
-                stopping.clone(),
-            ));
-            tokio::spawn(crate::cluster::follow_bans(
+            tokio::spawn(
+                RedisLive::new(cluster.clone())
+                    .announce_departed_nodes(io.clone(), stopping.clone()),
+            );
+            tokio::spawn(crate::cluster::bans::follow_bans(
                 cluster.clone(),
                 app.store.clone(),
                 app.bans.clone(),
@@ -202,12 +208,8 @@ async fn serve<A: Adapter>(
         app.config.sweep_every,
         stopping.clone(),
     ));
-    let presence = tokio::spawn(app.presence.clone().broadcast(
-        io.clone(),
-        app.cluster.clone(),
-        stopping.clone(),
-    ));
-    tokio::spawn(crate::call::end_banned_calls(
+    let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
+    tokio::spawn(crate::events::call::end_banned_calls(
         io.clone(),
         app.clone(),
         stopping.clone(),

@@ -1,127 +1,43 @@
-//! Cluster mode (SPEC §8): several nodes on one Redis behave as one chat.
+//! Cluster mode's plumbing (SPEC §8): what every feature's Redis side shares. Several
+//! nodes on one Redis behave as one chat; each feature says how, beside its own local
+//! implementation:
 //!
-//! - Socket.IO broadcasts and rooms go through `socketioxide-redis`, on the reconnecting
-//!   pub/sub of [`driver`];
-//! - the clips live in Redis ([`crate::store::RedisStore`]);
-//! - presence is summed from every node's own tally ([`presence`]);
-//! - the live room's participants and latest frames are shared for newcomers ([`live`]);
-//! - so are the call rooms' participants, for peers, capacity and signal checks ([`calls`]);
-//! - bans reach every node through a pub/sub channel of their own ([`follow_bans`]);
-//! - the id secret is made once for the whole cluster (`SET NX`).
+//! - the clips: [`crate::store::RedisStore`];
+//! - presence: [`crate::presence::redis`]; the live room: [`crate::live::redis`]; the call
+//!   rooms: [`crate::call::redis`].
+//!
+//! Here is only what they have in common: the connections ([`Cluster`]), their heartbeat
+//! ([`health`]), the reconnecting pub/sub under socketioxide-redis's adapter ([`driver`]),
+//! which nodes are alive ([`nodes`]), the bans' change notices ([`bans`]), and the id
+//! secret, made once for the whole cluster (`SET NX`).
 //!
 //! Every Redis connection here is a `ConnectionManager` with short timeouts, watched by a
 //! [`Health`] heartbeat: while Redis is away, calls fail at once instead of hanging
 //! handlers, `/healthz` answers 503, and the connection comes back by itself.
 
-pub mod calls;
+pub mod bans;
 pub mod driver;
-pub mod live;
-pub mod presence;
+pub mod health;
+pub mod nodes;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use socketioxide_redis::drivers::Driver;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
-use crate::moderation::Bans;
-use crate::store::Store;
 use driver::PubSub;
+use health::Health;
 
-/// How often each connection is pinged. A node notices an outage, and a recovery, within
-/// about this long plus the response timeout.
-const HEARTBEAT: Duration = Duration::from_millis(500);
 /// Broadcasts and presence: short, so nothing waits long during an outage.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Clip writes: longer, because an AOF rewrite can hold a write for half a second
 /// (SCALE.md), yet well inside the 5 s in which a client must hear `unavailable`.
 const STORE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
-/// The pub/sub channel on which a node says that the bans changed.
-const BANS_CHANNEL: &str = "loopchat:bans-changed";
-/// How often every node reads the bans again anyway, in case it missed a notice while
-/// Redis was away.
-const BANS_REFRESH: Duration = Duration::from_secs(5);
 const ID_SECRET_KEY: &str = "loopchat:id-secret";
-/// What the heartbeat reads (it need not exist).
-const HEARTBEAT_KEY: &str = "loopchat:heartbeat";
-
-/// Whether one Redis connection answered its last heartbeat; clones share it.
-#[derive(Clone)]
-pub struct Health {
-    up: Arc<AtomicBool>,
-    gauge: Gauge,
-    /// Woken when the connection comes back after an outage.
-    recovered: Arc<Notify>,
-}
-
-impl Health {
-    pub(crate) fn new(gauge: Gauge) -> Self {
-        gauge.set(1);
-        Self {
-            up: Arc::new(AtomicBool::new(true)),
-            gauge,
-            recovered: Arc::new(Notify::new()),
-        }
-    }
-
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    /// As a failed heartbeat leaves it.
-    #[cfg(test)]
-    pub(crate) fn fail_for_tests(&self) {
-        self.set(false, "a test's");
-    }
-
-    fn set(&self, up: bool, what: &str) {
-        let was = self.up.swap(up, Ordering::Relaxed);
-        self.gauge.set(i64::from(up));
-        match (was, up) {
-            (true, false) => {
-                tracing::warn!("{what} Redis is unreachable; serving what this node can alone")
-            }
-            (false, true) => {
-                tracing::info!("{what} Redis is reachable again");
-                self.recovered.notify_waiters();
-            }
-            _ => {}
-        }
-    }
-
-    /// Reads from `connection` every [`HEARTBEAT`] until `stop`. Besides keeping the flag,
-    /// the read is what makes an idle connection notice that Redis is back and reconnect.
-    async fn watch(
-        self,
-        mut connection: ConnectionManager,
-        what: &'static str,
-        stop: CancellationToken,
-    ) {
-        loop {
-            // A read rather than PING: a restarting Redis answers PING while it still
-            // refuses every read and write with LOADING, and it is not back until it takes
-            // those.
-            let mut command = redis::cmd("EXISTS");
-            command.arg(HEARTBEAT_KEY);
-            let ping = command.query_async::<bool>(&mut connection);
-            let answered = tokio::select! {
-                () = stop.cancelled() => return,
-                answer = tokio::time::timeout(RESPONSE_TIMEOUT, ping) => matches!(answer, Ok(Ok(_))),
-            };
-            self.set(answered, what);
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(HEARTBEAT) => {}
-            }
-        }
-    }
-}
 
 /// A node's cluster connections.
 #[derive(Clone)]
@@ -199,14 +115,16 @@ impl Cluster {
 
         let health = Health::new(gauges.redis_up);
         let store_health = Health::new(gauges.store_redis_up);
-        tokio::spawn(
-            health
-                .clone()
-                .watch(connection.clone(), "the cluster's", stop.clone()),
-        );
+        tokio::spawn(health.clone().watch(
+            connection.clone(),
+            "the cluster's",
+            RESPONSE_TIMEOUT,
+            stop.clone(),
+        ));
         tokio::spawn(store_health.clone().watch(
             store_connection.clone(),
             "the store's",
+            RESPONSE_TIMEOUT,
             stop.clone(),
         ));
         let pubsub = PubSub::new(
@@ -228,12 +146,9 @@ impl Cluster {
         })
     }
 
-    /// The clip store on the store's connection.
-    pub fn store(&self) -> Store {
-        Store::Redis(crate::store::RedisStore::new(
-            self.store_connection.clone(),
-            self.store_health.clone(),
-        ))
+    /// The store's connection and its health, for [`crate::store::RedisStore`].
+    pub fn store_connection(&self) -> (ConnectionManager, Health) {
+        (self.store_connection.clone(), self.store_health.clone())
     }
 
     /// Whether both connections answered their last heartbeat, for `/healthz`.
@@ -298,48 +213,6 @@ impl Cluster {
             (Some(appendonly), Some(appendfsync)) => anyhow::bail!(
                 "the store Redis has appendonly {appendonly} and appendfsync {appendfsync}; acked clips need appendonly yes and appendfsync always (or start with --allow-relaxed-durability)"
             ),
-        }
-    }
-
-    /// Tells every node that the bans changed.
-    pub async fn bans_changed(&self) {
-        if let Err(error) = self
-            .pubsub
-            .publish(BANS_CHANNEL.to_owned(), Vec::new())
-            .await
-        {
-            tracing::warn!(%error, "could not tell the other nodes about a ban");
-        }
-    }
-}
-
-/// Keeps `bans` equal to the store's: read again on every notice from another node, when
-/// Redis comes back, and every [`BANS_REFRESH`] in case a notice was lost.
-pub async fn follow_bans(cluster: Cluster, store: Store, bans: Bans, stop: CancellationToken) {
-    use futures_util::StreamExt;
-    let mut notices = match cluster.pubsub.subscribe(BANS_CHANNEL.to_owned(), 16).await {
-        Ok(notices) => Some(notices),
-        Err(error) => {
-            tracing::error!(%error, "cannot follow ban changes; reading them every {BANS_REFRESH:?} only");
-            None
-        }
-    };
-    loop {
-        let notice = async {
-            match notices.as_mut() {
-                Some(stream) => stream.next().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = notice => {}
-            () = cluster.store_health.recovered.notified() => {}
-            () = tokio::time::sleep(BANS_REFRESH) => {}
-        }
-        match store.bans().await {
-            Ok(kept) => bans.replace(kept, crate::clip::now_ms()),
-            Err(error) => tracing::debug!(%error, "could not read the bans"),
         }
     }
 }

@@ -157,6 +157,7 @@ fn too_large(index: usize, bytes: usize) -> ClipError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refusal::Refusal;
 
     const JPEG: &[u8] = include_bytes!("../../tests/fixtures/clip-synth/f-1.jpg");
 

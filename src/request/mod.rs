@@ -57,6 +57,7 @@ impl ClipDraft {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refusal::Refusal;
 
     const JPEG_URI: &str = "data:image/jpeg;base64,/9j/4AAQ";
 

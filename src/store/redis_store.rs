@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::{Reported, StoreError};
 use crate::clip::Clip;
-use crate::cluster::Health;
+use crate::cluster::health::Health;
 use crate::identity::UserId;
 use crate::moderation::Ban;
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{RedisStore, Store};
 use crate::clip::{Author, Clip, now_ms};
-use crate::cluster::Health;
+use crate::cluster::health::Health;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;

@@ -210,7 +210,7 @@ e2e('a crash loop of kill -9 mid-stream loses no acked clip and leaves no clip w
 /** Enough streamers that a stalled viewer's kernel buffers fill within seconds, long before
  *  Engine.IO's next ping (25 s) would find it unresponsive. */
 const STREAMERS = 20;
-/** Near the 64 KiB live limit (src/live.rs MAX_FRAME_BYTES), so each queued frame weighs. */
+/** Near the 64 KiB live limit (src/live/frame.rs MAX_FRAME_BYTES), so each queued frame weighs. */
 const LIVE_FRAME_BYTES = 64 * KiB - 64;
 /** Streamers send a little slower than 1 fps so timer jitter never trips the 900 ms gap. */
 const STREAM_EVERY_MS = 1100;

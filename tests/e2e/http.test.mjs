@@ -98,6 +98,42 @@ e2e('request limits: too many or too large headers answer 431, a declared huge b
   await health.arrayBuffer();
 });
 
+e2e('every response carries X-Content-Type-Options: nosniff, errors and Socket.IO answers too', async (t, h) => {
+  const server = await h.server();
+  const client = await h.client(server.url, { name: 'alice' });
+  const clip = await sendGoodClip(client.socket, { message: 'sniff me not', frames: loadFrames() });
+  const answers = [
+    ['GET', '/', 200],
+    ['GET', `/clips/${clip.key}.gif`, 200],
+    ['GET', '/healthz', 200],
+    ['GET', '/metrics', 200],
+    ['GET', '/style.css', 200],
+    ['GET', '/no-such-page', 404],
+    // The admin API is off without --admin-token: its 404 comes from another router.
+    ['GET', '/admin/reports', 404],
+    // Socket.IO's own answers: a long-poll handshake, and a poll of an unknown session.
+    ['GET', '/socket.io/?EIO=4&transport=polling', 200],
+    ['GET', '/socket.io/?EIO=4&transport=polling&sid=nosuchsession', 400],
+  ];
+  for (const [method, path, status] of answers) {
+    const response = await rawRequest(server.url, { path, method });
+    assert.equal(response.status, status, `${method} ${path}`);
+    assert.equal(response.headers['x-content-type-options'], 'nosniff', `${method} ${path} answered ${response.status}`);
+  }
+  // The body limit answers before anything else reads the request.
+  const head = `POST / HTTP/1.1\r\nHost: loopchat\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`;
+  const refused = await headOfRaw(server.url, head);
+  assert.match(refused, /^HTTP\/1\.1 413/);
+  assert.match(refused, /^x-content-type-options: nosniff\r$/im, refused);
+
+  const admin = await h.server({ args: ['--admin-token', 'http-suite-admin-token-long-enough'] });
+  for (const [path, status] of [['/admin/reports', 401], ['/admin/no-such-route', 401]]) {
+    const response = await rawRequest(admin.url, { path });
+    assert.equal(response.status, status, path);
+    assert.equal(response.headers['x-content-type-options'], 'nosniff', `${path} answered ${response.status}`);
+  }
+});
+
 e2e('GET /metrics is Prometheus text with the clip counters', async (t, h) => {
   const server = await h.server();
   const client = await h.client(server.url, { name: 'alice' });
@@ -131,10 +167,29 @@ function rawRequest(base, { path, method = 'GET', headers = {} }) {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Writes `text` on a fresh TCP connection and resolves with the head of the answer. */
+function headOfRaw(base, text) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(Number(port), hostname, () => socket.write(text));
+    let answer = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${JSON.stringify(text.slice(0, 60))}`)));
+    socket.on('data', (chunk) => {
+      answer += chunk;
+      const end = answer.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        socket.destroy();
+        resolve(answer.slice(0, end + 2));
+      }
+    });
+    socket.on('error', reject);
   });
 }
 

@@ -63,7 +63,7 @@ test('each streamer reaches the others byte-identical, never itself, with increa
   for (const client of [one, two, watcher]) await join(client);
 
   // One streamer at a time: live frames are volatile, so two that reach a viewer in the
-  // same instant keep only the later (see src/live.rs). Cameras tick at their own phases.
+  // same instant keep only the later (see src/live/mod.rs). Cameras tick at their own phases.
   const started = Date.now();
   one.socket.emit('live:frame', FRAME);
   await until(watcher, (seen) => framesFrom(seen, one.id).length === 1, 'a frame from one');

@@ -18,11 +18,12 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::clip::{Author, Clip, now_ms};
 use crate::encode_queue::Slot;
-use crate::error::{ClipError, ErrorBody};
+use crate::error::ClipError;
 use crate::identity::UserId;
 use crate::names::display_name;
-use crate::presence::Online;
+use crate::presence::tally::Online;
 use crate::rate_limit::MessageLimit;
+use crate::refusal::{Refusal, acknowledge};
 use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
 use crate::store::Store;
 
@@ -58,6 +59,36 @@ struct ReportRequest {
     key: String,
 }
 
+/// Why a `report` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReportRefused {
+    RateLimited,
+    InvalidPayload,
+    NotFound,
+    Internal,
+}
+
+impl Refusal for ReportRefused {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::RateLimited => ClipError::RateLimited.code(),
+            Self::InvalidPayload => "invalid_payload",
+            Self::NotFound => "not_found",
+            Self::Internal => ClipError::Internal.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            // As strict as `message`'s limit, and told the same way.
+            Self::RateLimited => ClipError::RateLimited.message(),
+            Self::InvalidPayload => "a report is `{ key }` with a clip's key".into(),
+            Self::NotFound => "there is no such clip, or it has expired".into(),
+            Self::Internal => ClipError::Internal.message(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct MessageError<'a> {
     id: Option<&'a str>,
@@ -89,18 +120,12 @@ pub(crate) async fn on_connect<A: Adapter>(
     socket.on("message", on_message::<A>);
     socket.on("report", on_report::<A>);
     socket.on_disconnect(on_disconnect::<A>);
-    crate::live::register(&socket);
-    crate::call::register(&socket);
+    super::live::register(&socket);
+    super::call::register(&socket);
 
-    // After the handlers are in place (events that arrive while this awaits are not lost):
-    // the other nodes' tallies as they are now, not as of the last second's swap, so that
-    // a newcomer's count is right from its first event.
-    if let Some(cluster) = &app.cluster {
-        match crate::cluster::presence::others(cluster).await {
-            Ok(others) => app.presence.set_others(others),
-            Err(error) => tracing::debug!(%error, "the other nodes' presence is unknown"),
-        }
-    }
+    // After the handlers are in place, so that events that arrive while this awaits are
+    // not lost.
+    app.presence.read_others().await;
     let online = app.presence.online();
 
     let replay = app
@@ -128,8 +153,8 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, State(app): State<App>)
     if let Some(me) = socket.extensions.get::<Author>() {
         app.presence.disconnected(&me.id);
     }
-    crate::live::leave(&socket, &app).await;
-    crate::call::leave(&socket, &app).await;
+    super::live::leave(&socket, &app).await;
+    super::call::leave(&socket, &app).await;
 }
 
 /// `report { key }`: flags a clip for the moderators, once per user (SPEC §10).
@@ -140,48 +165,40 @@ async fn on_report<A: Adapter>(
     ack: AckSender<A>,
 ) {
     let answer = report(&socket, &app, request).await;
-    let reply = match answer {
-        Ok(()) => json!({ "ok": true }),
-        Err(error) => json!({ "ok": false, "error": error }),
-    };
-    if let Err(error) = ack.send(&reply) {
-        tracing::debug!(%error, socket = %socket.id, "could not answer a report");
-    }
+    acknowledge(
+        ack,
+        answer
+            .map(|()| serde_json::Value::Null)
+            .map_err(|refused| refused.body()),
+    );
 }
 
 async fn report<A: Adapter>(
     socket: &SocketRef<A>,
     app: &App,
     request: Result<ReportRequest, socketioxide::ParserError>,
-) -> Result<(), ErrorBody> {
-    let refusal = |code, message: &str| ErrorBody {
-        code,
-        message: message.to_owned(),
-    };
+) -> Result<(), ReportRefused> {
     let limit = socket
         .extensions
         .get::<ReportLimit>()
-        .ok_or_else(|| ClipError::Internal.body())?;
+        .ok_or(ReportRefused::Internal)?;
     if !limit.0.try_take() {
-        return Err(ClipError::RateLimited.body());
+        return Err(ReportRefused::RateLimited);
     }
     let me = socket
         .extensions
         .get::<Author>()
-        .ok_or_else(|| ClipError::Internal.body())?;
+        .ok_or(ReportRefused::Internal)?;
     let key = request
         .ok()
         .and_then(|request| crate::http::canonical_key(&request.key))
-        .ok_or_else(|| refusal("invalid_payload", "a report is `{ key }` with a clip's key"))?;
+        .ok_or(ReportRefused::InvalidPayload)?;
     match app.store.report(key, me.id, now_ms()).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(refusal(
-            "not_found",
-            "there is no such clip, or it has expired",
-        )),
+        Ok(false) => Err(ReportRefused::NotFound),
         Err(error) => {
             tracing::error!(%error, %key, "storing a report failed");
-            Err(ClipError::Internal.body())
+            Err(ReportRefused::Internal)
         }
     }
 }
@@ -203,12 +220,10 @@ async fn on_message<A: Adapter>(
         Ok(published) => {
             let clip = &published.clip;
             app.metrics.clips_accepted.inc();
-            let acked = socket
-                .emit("messageack", clip)
-                .and_then(|()| ack.send(&json!({ "ok": true, "message": clip })));
-            if let Err(error) = acked {
+            if let Err(error) = socket.emit("messageack", clip) {
                 tracing::debug!(%error, socket = %socket.id, "could not ack a stored clip");
             }
+            acknowledge(ack, Ok(json!({ "message": clip })));
             if let Err(error) = socket.broadcast().emit("message", clip).await {
                 tracing::warn!(%error, key = %clip.key, "broadcasting a clip failed");
             }
@@ -216,19 +231,18 @@ async fn on_message<A: Adapter>(
         Err(error) => {
             app.metrics.clip_rejected(&error);
             let body = error.body();
-            let refused = socket
-                .emit(
-                    "messageerror",
-                    &MessageError {
-                        id: client_id.as_deref(),
-                        code: body.code,
-                        message: body.message.clone(),
-                    },
-                )
-                .and_then(|()| ack.send(&json!({ "ok": false, "error": body })));
-            if let Err(error) = refused {
+            let told = socket.emit(
+                "messageerror",
+                &MessageError {
+                    id: client_id.as_deref(),
+                    code: body.code,
+                    message: body.message.clone(),
+                },
+            );
+            if let Err(error) = told {
                 tracing::debug!(%error, socket = %socket.id, "could not tell a socket its clip was refused");
             }
+            acknowledge(ack, Err(body));
         }
     }
 }
