@@ -248,6 +248,7 @@ impl Default for Metrics {
 mod tests {
     use super::*;
 
+    /// SPEC §5's codes, written out: each is shown from the start, with zero.
     #[test]
     fn renders_every_rejection_code_and_counts_them() {
         let metrics = Metrics::new();
@@ -257,10 +258,22 @@ mod tests {
             text.contains(r#"loopchat_clips_rejected_total{code="rate_limited"} 1"#),
             "{text}"
         );
-        assert!(
-            text.contains(r#"loopchat_clips_rejected_total{code="busy"} 0"#),
-            "{text}"
-        );
+        for code in [
+            "invalid_payload",
+            "bad_frame_count",
+            "frame_too_large",
+            "bad_frame",
+            "bad_dimensions",
+            "text_too_long",
+            "busy",
+            "profanity",
+            "banned",
+            "unavailable",
+            "internal",
+        ] {
+            let zero = format!(r#"loopchat_clips_rejected_total{{code="{code}"}} 0"#);
+            assert!(text.contains(&zero), "{code}: {text}");
+        }
         assert!(text.contains("loopchat_encode_seconds_bucket"), "{text}");
     }
 
