@@ -3,10 +3,12 @@
 //
 // Nothing here measures time: every wait has a timeout only so that a broken server fails
 // a test instead of hanging it.
+//
+// tests/lib/cleanup.mjs, imported first, stops every process a test file started and
+// removes its temporary folders however the file's process ends (Ctrl-C included).
+import { ROOT, removeDir, tempDir } from '../lib/cleanup.mjs';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -68,10 +70,7 @@ export function eachLine(onLine) {
  */
 export async function startServer({ args = [], dataDir, port = 0, env = {} } = {}) {
   const ownDir = dataDir === undefined;
-  if (ownDir) {
-    dataDir = await mkdtemp(join(tmpdir(), 'loopchat-e2e-'));
-    ownedDirs.add(dataDir);
-  }
+  if (ownDir) dataDir = await tempDir('loopchat-e2e-');
   const argv = ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args];
   const child = spawn(SERVER_BIN, argv, {
     cwd: REPO_ROOT,
@@ -85,8 +84,7 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
     child.once('error', (error) => resolveExit({ code: null, signal: null, error }));
   });
   let exitInfo = null;
-  runningChildren.add(child);
-  exited.then((info) => { exitInfo = info; runningChildren.delete(child); });
+  exited.then((info) => { exitInfo = info; });
 
   const url = await new Promise((resolveUrl, reject) => {
     let settled = false;
@@ -134,28 +132,16 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
       try {
         if (!exitInfo) await signalAndWait('SIGTERM');
       } finally {
-        if (ownDir) {
-          await rm(dataDir, { recursive: true, force: true });
-          ownedDirs.delete(dataDir);
-        }
+        if (ownDir) await removeDir(dataDir);
       }
     },
   };
 }
 
-// Data dirs made here and not yet removed by cleanup() (e.g. by a suite that only calls
-// stop()) are removed when the test process exits.
-const ownedDirs = new Set();
-// Servers still running when the test process exits (a crashed test) are killed with it.
-const runningChildren = new Set();
-process.once('exit', () => {
-  for (const child of runningChildren) {
-    try { child.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-  for (const dir of ownedDirs) {
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
-  }
-});
+// Data dirs not removed by cleanup() (e.g. of a suite that only calls stop()), and servers
+// still running when the test process ends (a crashed or interrupted test), are removed and
+// killed by tests/lib/cleanup.mjs.
+export { ROOT };
 
 function tail(lines, n = 60) {
   return lines.slice(-n).join('\n');
