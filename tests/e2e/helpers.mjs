@@ -22,7 +22,10 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const SERVER_BIN = resolve(REPO_ROOT, process.env.LOOPCHAT_BIN ?? 'target/release/loopchat');
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
-/** How long "nothing arrives" is watched for. */
+/**
+ * Formerly how long "nothing arrives" was watched for. Kept for suites not yet changed;
+ * nothing here uses it: `expectNoEvent` waits for a marker instead.
+ */
 export const QUIET_MS = 400;
 /** Default timeout of every wait for something that must arrive. */
 export const WAIT_MS = 10_000;
@@ -271,13 +274,47 @@ export function once(socket, event, ms = WAIT_MS, where = () => true) {
   });
 }
 
-/** Fails if `event` arrives on `socket` within `ms` (matching `where`, if given). */
-export async function expectNoEvent(socket, event, ms = QUIET_MS, where = () => true) {
+/**
+ * A round trip on `socket`'s own connection that has no effect on the server: a connect to
+ * a namespace that does not exist, which the server refuses on that same connection. The
+ * refusal is written after everything the server had queued for this connection when it
+ * read the request, so once it is back, every event sent to `socket` by an action the
+ * server had finished before has arrived too.
+ */
+export async function roundTrip(socket, ms = WAIT_MS) {
+  const probe = socket.io.socket(`/round-trip-${Math.random().toString(36).slice(2)}`);
+  try {
+    await new Promise((resolveTrip, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to a round trip within ${ms} ms`)), ms);
+      probe.once('connect_error', () => { clearTimeout(timer); resolveTrip(); });
+      probe.once('connect', () => { clearTimeout(timer); reject(new Error('a namespace that must not exist accepted a connection')); });
+      probe.connect();
+    });
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
+ * Fails if `event` (matching `where`, if given) arrives on `socket` before `marker()`
+ * resolves. A marker is something that must arrive after the unwanted event would have, on
+ * the same path: by default a `roundTrip` on `socket`, which is enough when that event
+ * would be sent by something the server has already answered (a refused clip, an ack);
+ * across nodes it must come the same way, e.g. a later event from the same sender.
+ * Nothing is watched for a time: a slow machine makes this slower, never wrong.
+ *
+ * A number in place of the marker (the quiet window this used to watch) is ignored, for
+ * callers not yet changed; the default marker is used.
+ */
+export async function expectNoEvent(socket, event, marker, where = () => true) {
   const seen = [];
   const listener = (...args) => { if (where(...args)) seen.push(args[0]); };
   socket.on(event, listener);
-  await sleep(ms);
-  socket.off(event, listener);
+  try {
+    await (typeof marker === 'function' ? marker() : roundTrip(socket));
+  } finally {
+    socket.off(event, listener);
+  }
   if (seen.length) throw new Error(`unexpected "${event}" event(s): ${JSON.stringify(seen).slice(0, 500)}`);
 }
 
