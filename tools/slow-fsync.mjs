@@ -1,5 +1,6 @@
 // Builds tools/slow-fsync.c (a shim that delays every fsync) with the system's C compiler,
-// once per source version, into the temporary directory; shared by the slow-disk tests and
+// once per source version and test process, into its temporary folder (tests/lib/cleanup.mjs
+// removes it with the rest); shared by the slow-disk tests and
 // the load tool's slow-disk phase.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

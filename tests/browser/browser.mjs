@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { REPO_ROOT, connect, startServer } from '../e2e/helpers.mjs';
 
@@ -20,6 +21,9 @@ export const WAIT_MS = 15_000;
  * own on a loaded machine.
  */
 export const RESTART_WAIT_MS = 45_000;
+/** How often, and how far apart, a restart on a port that another process holds is tried. */
+const RESTART_TRIES = 20;
+const RESTART_RETRY_MS = 250;
 
 /**
  * Debian's chromium. The fake device gives every page a synthetic camera (a moving test
@@ -112,8 +116,22 @@ class BrowserHarness {
     const old = this.server;
     await old.stop();
     this.stoppedServers.push(old);
-    this.server = await startServer({ dataDir: old.dataDir, port: Number(new URL(old.url).port) });
-    return this.server.url;
+    // The pages reconnect to the URL they loaded, so the new server must take the same
+    // port: it cannot take port 0 as every other start does. Between the stop and this
+    // start another process (a test file running beside this one) may be given that port,
+    // for a connection of its own or a port-0 listener; loopchat then exits with "address
+    // already in use". Such a holder is usually gone in a moment, so the start is tried
+    // again, RESTART_TRIES times at most, before the test fails.
+    const port = Number(new URL(old.url).port);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        this.server = await startServer({ dataDir: old.dataDir, port });
+        return this.server.url;
+      } catch (error) {
+        if (attempt === RESTART_TRIES || !/address already in use/i.test(error.output ?? '')) throw error;
+        await sleep(RESTART_RETRY_MS);
+      }
+    }
   }
 
   /**

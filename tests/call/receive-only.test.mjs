@@ -3,7 +3,7 @@
 // and offers. (WEBRTC.md: inside the loopback-only namespace a page without media
 // permission gathers no ICE candidate, so the blocked page is checked up to its offer.)
 import assert from 'node:assert/strict';
-import { expectNoEvent } from '../e2e/helpers.mjs';
+import { expectNoEvent, roundTrip } from '../e2e/helpers.mjs';
 import { screenshot, PHONE } from '../browser/browser.mjs';
 import {
   CALL_ARGS, assertFlowing, callTest, framesFrom, inCall, joinAsClient, newRoom, once, tileOf,
@@ -72,7 +72,13 @@ callTest('a page whose camera and microphone are blocked explains it, joins, and
   const { client: late } = await joinAsClient(url, room, 'late');
   b.clients.push(late);
   await tileOf(blocked, 'late').waitFor();
-  await expectNoEvent(late.socket, 'call:signal', 1000);
+  // Only a Peer offers, and the page has made none for the newcomer once its tile is up
+  // (it makes one when the newcomer's offer comes); whatever it had sent the newcomer is
+  // there after a round trip on the newcomer's connection.
+  await expectNoEvent(late.socket, 'call:signal', async () => {
+    assert.equal(await blocked.evaluate((id) => window.loopchat.call.peers.has(id), late.welcome.you.conn), false, 'no Peer for the newcomer before its offer');
+    await roundTrip(late.socket);
+  });
 
   // Asking for the camera again says, in words, that it is still blocked.
   await blocked.click('#camera');

@@ -2,8 +2,8 @@
 // and holds no camera meanwhile. Its invite link can still be copied, by hand when the
 // browser keeps the clipboard to itself.
 import assert from 'node:assert/strict';
-import { PHONE, screenshot } from '../browser/browser.mjs';
-import { callTest, joinAsClient, newRoom } from './call.mjs';
+import { PHONE, WAIT_MS, screenshot } from '../browser/browser.mjs';
+import { callTest, joinAsClient, newRoom, once } from './call.mjs';
 
 callTest('a page that finds the call full says so and can try again', async (t, b) => {
   const url = await b.startCall(['--call-max', '2']);
@@ -34,8 +34,12 @@ callTest('a page that finds the call full says so and can try again', async (t, 
   assert.equal(await field.inputValue(), new URL(room, url).href);
   assert.equal(await field.evaluate((input) => input.selectionStart === 0 && input.selectionEnd === input.value.length && document.activeElement === input), true);
 
-  // Someone leaves; "Join again" gets in.
-  b.clients[0].close();
+  // Someone leaves; once the server has taken them out (the one still there is told),
+  // "Join again" gets in.
+  const [gone, stays] = b.clients;
+  const left = once(stays.socket, 'call:left', WAIT_MS, (message) => message.id === gone.welcome.you.conn);
+  gone.close();
+  await left;
   await late.click('#rejoin');
   await late.waitForFunction(() => window.loopchat.call.joined === true);
   assert.equal(await late.locator('#call-notice').isVisible(), false);

@@ -2,8 +2,10 @@
 // Redis killed with acked clips, a node killed behind nginx, and the start-up check of the
 // store's durability. Each test starts its own cluster, since each breaks it.
 //
-// The deadlines here (an answer within 5 s, recovery within 10 s) are the SPEC's, not
-// measurements: they are how long the tests wait.
+// The SPEC's deadlines (an answer within 5 s, recovery within 10 s) are not asserted here:
+// a loaded machine misses them without a bug. The tests wait for each event with a bound
+// several times longer, only so that a broken node fails instead of hanging; the load tool
+// measures the times (`node tools/load.mjs --only outage`, phase k.).
 //
 // Fails until cluster mode lands (issue 11): the nodes are started with --redis-url.
 import assert from 'node:assert/strict';
@@ -14,10 +16,10 @@ import {
 import { clipKeysInRedis, clusterTest, startAnswerLosingProxy, startRedis } from './services.mjs';
 
 const FRAMES = loadFrames();
-/** SPEC §8: a clip is answered `unavailable` within this long while Redis is down. */
-const UNAVAILABLE_WITHIN_MS = 5000;
-/** SPEC §8: every node recovers within this long of Redis being back. */
-const RECOVERY_WITHIN_MS = 10_000;
+/** How long an answer is waited for while Redis is down (SPEC §8: 5 s, measured by the load tool). */
+const ANSWER_WAIT_MS = 30_000;
+/** How long recovery is waited for once Redis is back (SPEC §8: 10 s, measured by the load tool). */
+const RECOVERY_WAIT_MS = 60_000;
 const lbKey = (what) => `${what}-${Math.random().toString(36).slice(2, 10)}`;
 
 /** Records every disconnect of `clients`' sockets. */
@@ -28,7 +30,7 @@ function watchDisconnects(clients) {
 }
 
 async function healthz(url) {
-  return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(UNAVAILABLE_WITHIN_MS) })).status;
+  return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(ANSWER_WAIT_MS) })).status;
 }
 
 async function metric(url, name) {
@@ -99,10 +101,10 @@ async function deliveredBefore(h, from, to, deadline, what) {
       sender.close();
     }
   }
-  throw new Error(`${what}: not delivered within ${RECOVERY_WITHIN_MS} ms of Redis's restart (last: ${last})`);
+  throw new Error(`${what}: not delivered within ${RECOVERY_WAIT_MS} ms of Redis's restart (last: ${last})`);
 }
 
-clusterTest('Redis stopped under running nodes: clips refused unavailable within 5 s, /healthz 503, sockets stay; Redis back: every node recovers within 10 s', null, async (t, h) => {
+clusterTest('Redis stopped under running nodes: clips refused unavailable, /healthz 503, sockets stay; Redis back: every node recovers', null, async (t, h) => {
   const cluster = await h.cluster({ args: ['--replay', '50'] });
   const { redis, nodes: [a, b], url } = cluster;
   const clients = {
@@ -123,10 +125,10 @@ clusterTest('Redis stopped under running nodes: clips refused unavailable within
     await eventually(async () => (await healthz(node.url)) === 503, `/healthz 503 on ${node.url} while Redis is down`);
     await eventually(async () => (await metric(node.url, 'loopchat_redis_up')) === 0, `loopchat_redis_up 0 on ${node.url}`);
   }
-  // A new connection is still greeted, and a clip is refused in time, on either node.
+  // A new connection is still greeted, and a clip is refused, on either node.
   for (const node of [a, b]) {
     const sender = await h.client(node.url, { name: 'during' });
-    const { reply, event, eventName } = await sendClip(sender.socket, { id: 'outage', message: 'during the outage', frames: FRAMES }, UNAVAILABLE_WITHIN_MS);
+    const { reply, event, eventName } = await sendClip(sender.socket, { id: 'outage', message: 'during the outage', frames: FRAMES }, ANSWER_WAIT_MS);
     assert.equal(reply.ok, false, `${node.url}: ${JSON.stringify(reply)}`);
     assert.equal(reply.error.code, 'unavailable', `${node.url}: ${JSON.stringify(reply)}`);
     assert.equal(eventName, 'messageerror');
@@ -137,7 +139,7 @@ clusterTest('Redis stopped under running nodes: clips refused unavailable within
   // What a node can do on its own it still does: pages, and the live room on one node.
   for (const node of [a, b]) {
     for (const page of ['/', '/live']) {
-      const response = await fetch(`${node.url}${page}`, { signal: AbortSignal.timeout(UNAVAILABLE_WITHIN_MS) });
+      const response = await fetch(`${node.url}${page}`, { signal: AbortSignal.timeout(ANSWER_WAIT_MS) });
       assert.equal(response.status, 200, `GET ${page} on ${node.url} while Redis is down`);
     }
   }
@@ -151,7 +153,7 @@ clusterTest('Redis stopped under running nodes: clips refused unavailable within
   for (const [name, client] of Object.entries(clients)) assert.equal(client.socket.connected, true, `${name} is still connected`);
 
   await redis.start();
-  const deadline = Date.now() + RECOVERY_WITHIN_MS;
+  const deadline = Date.now() + RECOVERY_WAIT_MS;
   const remaining = () => Math.max(1, deadline - Date.now());
   for (const node of [a, b]) {
     await eventually(async () => (await healthz(node.url)) === 200, `/healthz 200 on ${node.url}`, remaining());
@@ -194,10 +196,10 @@ clusterTest('acked clips survive a Redis kill -9 and restart (appendfsync always
   // flight at every stage.
   const burst = [];
   for (let i = 0; i < 10; i += 1) burst.push(await h.client((i % 2 ? b : a).url, { name: `burst-${i}` }));
-  const answers = burst.map((client, i) => sendClip(client.socket, { message: `burst ${i}`, frames: FRAMES }, 3 * UNAVAILABLE_WITHIN_MS));
+  const answers = burst.map((client, i) => sendClip(client.socket, { message: `burst ${i}`, frames: FRAMES }, ANSWER_WAIT_MS));
   await Promise.any(answers.map((answer) => answer.then(({ reply }) => (reply.ok ? reply : Promise.reject(new Error('refused'))))));
   const killed = redis.kill9();
-  const outcomes = await within(Promise.all(answers), UNAVAILABLE_WITHIN_MS, 'every clip of the burst answered within 5 s of Redis dying');
+  const outcomes = await within(Promise.all(answers), ANSWER_WAIT_MS, `every clip of the burst answered (waited ${ANSWER_WAIT_MS} ms)`);
   await killed;
   for (const [i, { reply }] of outcomes.entries()) {
     if (reply.ok) acked.push(reply.message);
@@ -207,7 +209,7 @@ clusterTest('acked clips survive a Redis kill -9 and restart (appendfsync always
 
   await redis.start();
   for (const node of [a, b]) {
-    await eventually(async () => (await healthz(node.url)) === 200, `/healthz 200 on ${node.url}`, RECOVERY_WITHIN_MS);
+    await eventually(async () => (await healthz(node.url)) === 200, `/healthz 200 on ${node.url}`, RECOVERY_WAIT_MS);
   }
   const stored = await assertEveryStoredClipWhole(cluster);
   for (const clip of acked) assert.ok(stored.includes(clip.key), `acked clip "${clip.message}" (${clip.key}) survived the kill`);
@@ -297,11 +299,11 @@ clusterTest('a clip whose store answer is lost is refused unavailable, and withd
 
   // The transaction reaches Redis and runs; its answer never comes back.
   proxy.loseAnswers();
-  const { reply } = await sendClip(sender.socket, { message: 'answer lost', frames: [FRAMES[1]] }, 3 * UNAVAILABLE_WITHIN_MS);
+  const { reply } = await sendClip(sender.socket, { message: 'answer lost', frames: [FRAMES[1]] }, ANSWER_WAIT_MS);
   assert.equal(reply.error?.code, 'unavailable', JSON.stringify(reply));
   const [lost, ...others] = await clipKeysInRedis(redis, since);
   assert.ok(lost && others.length === 0, 'Redis ran the transaction whose answer was lost (else this test checks nothing)');
-  const removed = once(reader.socket, 'message:removed', RECOVERY_WITHIN_MS);
+  const removed = once(reader.socket, 'message:removed', RECOVERY_WAIT_MS);
 
   proxy.heal();
   assert.deepEqual(await removed, { key: lost }, 'pages are told to drop it');

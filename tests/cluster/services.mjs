@@ -1,22 +1,27 @@
 // The services a cluster test (SPEC §8) starts for itself: Debian's redis-server and nginx,
-// each on a free port of 127.0.0.1 with its own temporary folder, and `startCluster`, which
-// puts loopchat nodes (helpers.mjs `startServer`) between the two. Nothing here uses a
-// system-wide Redis or nginx: every process is started here, found again by its PID, and
-// stopped by it, at the end of its test file or, if the file crashes, when its process exits.
+// each with its own temporary folder, and `startCluster`, which puts loopchat nodes
+// (helpers.mjs `startServer`) between the two. Nothing here uses a system-wide Redis or
+// nginx: every process is started here and stopped by its PID, at the end of its test, or,
+// if the test file crashes or is interrupted, by tests/lib/cleanup.mjs.
+//
+// No port is picked here and bound later, a race that `node --test`, running files side by
+// side, could lose: Redis listens on a Unix socket in its own folder only (`--port 0`), the
+// nodes take port 0 and print theirs, and nginx, which needs a number in its `listen`, is
+// started again on another port if the one it was given was taken meanwhile.
 //
 // nginx runs deploy/nginx/loopchat.conf itself, rendered with only its `listen` line and its
 // upstream's `server` lines replaced (see `renderNginxConfig`), inside a small main
 // configuration that keeps every log and temporary file in the instance's own folder.
 import { spawn, execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, writeFile, chmod } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before } from 'node:test';
 import { REPO_ROOT, e2e, eachLine, signalChild, startServer } from '../e2e/helpers.mjs';
+import { removeDir, tempDir } from '../lib/cleanup.mjs';
 
 const run = promisify(execFile);
 
@@ -27,21 +32,11 @@ const REDIS_CLI = process.env.REDIS_CLI_BIN ?? 'redis-cli';
 const NGINX_BIN = process.env.NGINX_BIN ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
 /** How long a service may take to start or stop before the test fails. */
 const SERVICE_TIMEOUT_MS = 10_000;
+/** How many ports nginx is tried on before its start counts as failed. */
+const NGINX_PORT_TRIES = 5;
 
-// Processes and folders of this test process, for the exit hook below.
-const running = new Map(); // child -> the signal that stops it with everything it started
-const ownedDirs = new Set();
-process.once('exit', () => {
-  for (const [child, signal] of running) {
-    try { child.kill(signal); } catch { /* already gone */ }
-  }
-  for (const dir of ownedDirs) {
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
-  }
-});
-
-/** A TCP port of 127.0.0.1 that was free a moment ago. */
-export async function freePort() {
+/** A TCP port of 127.0.0.1 that was free a moment ago: only for a program that needs a number. */
+async function unusedPort() {
   const server = createServer();
   await new Promise((resolveListen, reject) => {
     server.once('error', reject);
@@ -53,28 +48,19 @@ export async function freePort() {
 }
 
 async function ownDir(prefix) {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  ownedDirs.add(dir);
-  return dir;
-}
-
-async function removeDir(dir) {
-  await rm(dir, { recursive: true, force: true });
-  ownedDirs.delete(dir);
+  return tempDir(prefix);
 }
 
 /**
  * Spawns `bin args`, keeping its output in `lines`; resolves once `isReady()` (polled, and
  * after every line) holds, rejects if it exits first or takes longer than SERVICE_TIMEOUT_MS.
  */
-async function launch(bin, args, { lines, isReady, what, stopSignal, env = {} }) {
+async function launch(bin, args, { lines, isReady, what, env = {} }) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise((resolveExit) => {
     child.once('exit', (code, signal) => resolveExit({ code, signal }));
     child.once('error', (error) => resolveExit({ code: null, signal: null, error }));
   });
-  running.set(child, stopSignal);
-  exited.then(() => running.delete(child));
   const stream = process.env.LOOPCHAT_E2E_LOG === '1';
   const onData = (name) => eachLine((line) => {
     lines.push(line);
@@ -113,21 +99,23 @@ async function stopProcess({ child, exited, exitInfo }, signal, what) {
 // ---- Redis ---------------------------------------------------------------------------------
 
 /**
- * Starts Debian's redis-server on 127.0.0.1, a free port (or `port`), its data in a fresh
- * folder (or `dir`), durable as cluster mode requires by default: `appendonly yes`,
- * `appendfsync always`, no RDB snapshots. `appendonly` / `appendfsync` weaken that for the
- * start-up check's tests; `args` are added (e.g. `['--rename-command', 'CONFIG', '']`).
+ * Starts Debian's redis-server with its data and its Unix socket (`redis.sock`, its only
+ * listener: `--port 0`) in a fresh folder (or `dir`), durable as cluster mode requires by
+ * default: `appendonly yes`, `appendfsync always`, no RDB snapshots. `appendonly` /
+ * `appendfsync` weaken that for the start-up check's tests; `args` are added (e.g.
+ * `['--rename-command', 'CONFIG', '']`).
  *
- * Resolves once Redis accepts connections, with `{ port, url, dir, pid(), start(), stop(),
- * kill9(), cli(...args), keys(), output(), cleanup() }`: `start()` starts it again on the same
- * port and folder after a stop, as an operator's restart does.
+ * Resolves once Redis accepts connections, with `{ socket, url, dir, pid(), start(), stop(),
+ * kill9(), cli(...args), keys(), output(), cleanup() }`: `url` is `unix://<socket>`, which
+ * loopchat's --redis-url takes; `start()` starts it again on the same socket and folder
+ * after a stop, as an operator's restart does (no port to lose meanwhile).
  */
-export async function startRedis({ port, dir, appendonly = 'yes', appendfsync = 'always', args = [] } = {}) {
-  port ??= await freePort();
+export async function startRedis({ dir, appendonly = 'yes', appendfsync = 'always', args = [] } = {}) {
   const madeDir = dir === undefined;
   dir ??= await ownDir('loopchat-redis-');
+  const socket = join(dir, 'redis.sock');
   const argv = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+    '--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir,
     '--appendonly', appendonly, '--appendfsync', appendfsync, '--save', '',
     '--daemonize', 'no', '--logfile', '', ...args,
   ];
@@ -135,21 +123,21 @@ export async function startRedis({ port, dir, appendonly = 'yes', appendfsync = 
   let current = null;
 
   async function start() {
-    if (current && !current.exitInfo()) throw new Error(`redis on port ${port} is already running`);
+    if (current && !current.exitInfo()) throw new Error(`redis on ${socket} is already running`);
     const from = lines.length;
     current = await launch(REDIS_BIN, argv, {
       lines,
       what: 'redis-server',
-      stopSignal: 'SIGKILL',
-      // Printed once the data (the append-only file) is loaded and the port is open.
-      isReady: () => lines.slice(from).some((line) => line.includes('Ready to accept connections')),
+      // Printed once the data (the append-only file) is loaded and the socket is open:
+      // "The server is now ready to accept connections at <socket>".
+      isReady: () => lines.slice(from).some((line) => /ready to accept connections/i.test(line)),
     });
   }
   await start();
 
   const redis = {
-    port,
-    url: `redis://127.0.0.1:${port}/`,
+    socket,
+    url: `unix://${socket}`,
     dir,
     pid: () => current.child.pid,
     start,
@@ -159,7 +147,7 @@ export async function startRedis({ port, dir, appendonly = 'yes', appendfsync = 
     kill9: () => stopProcess(current, 'SIGKILL', 'redis-server'),
     /** Runs a command with redis-cli against this instance; resolves with its output. */
     async cli(...args) {
-      const { stdout } = await run(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: SERVICE_TIMEOUT_MS });
+      const { stdout } = await run(REDIS_CLI, ['-s', socket, ...args], { timeout: SERVICE_TIMEOUT_MS });
       return stdout.replace(/\n$/, '');
     },
     /** Every key in the instance (SCAN, not KEYS). */
@@ -204,7 +192,7 @@ export async function clipKeysInRedis(redis, since = 0) {
 // ---- a network that loses answers -----------------------------------------------------------
 
 /**
- * A TCP proxy on a free port of 127.0.0.1 to `redis`, standing for a network that fails
+ * A TCP proxy on 127.0.0.1 (a port of its own, taken with port 0) to `redis`'s socket, standing for a network that fails
  * between a command and its answer. `loseAnswers()` stops passing back what Redis sends
  * (commands still reach it, so they run); `heal()` passes answers again and ends every
  * connection that lost one, since its replies are out of step for good, so its client
@@ -214,7 +202,7 @@ export async function startAnswerLosingProxy(redis) {
   const pairs = new Set();
   let losing = false;
   const server = createServer((client) => {
-    const upstream = createConnection({ host: '127.0.0.1', port: redis.port });
+    const upstream = createConnection({ path: redis.socket });
     const pair = { client, upstream, lost: false };
     pairs.add(pair);
     client.on('data', (bytes) => upstream.write(bytes));
@@ -286,6 +274,8 @@ function mainConfig(dir, workers) {
   return `# A test's own nginx (tests/cluster/services.mjs): every file inside ${dir}.
 worker_processes ${workers};
 worker_rlimit_nofile 16384;
+# notice: "start worker processes" is how startNginx knows the port was bound.
+error_log ${dir}/error.log notice;
 events {
     # Each client holds two connections here (its own and the one to its node).
     worker_connections 8192;
@@ -322,47 +312,65 @@ export async function startNginx({ nodes, workers = 1 }) {
   // Workers run as `nobody` when nginx is started by root; they reach the temp folders
   // that the master makes (and hands to them) inside this one.
   await chmod(dir, 0o755);
-  const port = await freePort();
-  const config = renderNginxConfig(await readFile(NGINX_CONFIG, 'utf8'), {
-    listen: `127.0.0.1:${port}`,
-    servers: nodes.map((url) => new URL(url).host),
-  });
-  await writeFile(join(dir, 'loopchat.conf'), config);
-  await writeFile(join(dir, 'nginx.conf'), mainConfig(dir, workers));
   const errorLog = join(dir, 'error.log');
   const lines = [];
   const argv = ['-e', errorLog, '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
-  let proc;
-  try {
-    proc = await launch(NGINX_BIN, argv, {
-      lines,
-      what: 'nginx',
-      // The master stops its workers on SIGTERM; after a SIGKILL they would linger.
-      stopSignal: 'SIGTERM',
-      isReady: () => portOpen(port),
+  await writeFile(join(dir, 'nginx.conf'), mainConfig(dir, workers));
+  const template = await readFile(NGINX_CONFIG, 'utf8');
+  // nginx needs a number in its `listen`: a port free a moment ago, which another process
+  // (a test file running beside this one) may take before nginx binds it. Then nginx logs
+  // "Address already in use" and is started again on another port.
+  const bindFailed = () => /bind\(\) to \S+ failed \(98: Address already in use\)/.test(readLog(errorLog));
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await unusedPort();
+    const config = renderNginxConfig(template, {
+      listen: `127.0.0.1:${port}`,
+      servers: nodes.map((url) => new URL(url).host),
     });
-  } catch (error) {
-    error.message += `\n${readLog(errorLog)}`;
-    await removeDir(dir);
-    throw error;
+    await writeFile(join(dir, 'loopchat.conf'), config);
+    await writeFile(errorLog, '');
+    lines.length = 0;
+    let proc;
+    try {
+      proc = await launch(NGINX_BIN, argv, {
+        lines,
+        what: 'nginx',
+        // "start worker processes" comes once every listen socket is bound.
+        isReady: async () => bindFailed() || (readLog(errorLog).includes('start worker processes') && await portOpen(port)),
+      });
+    } catch (error) {
+      if (bindFailed() && attempt < NGINX_PORT_TRIES) continue;
+      error.message += `\n${readLog(errorLog)}`;
+      await removeDir(dir);
+      throw error;
+    }
+    if (bindFailed()) {
+      // Still retrying the bind (nginx tries five times); no worker has started yet.
+      await stopProcess(proc, 'SIGKILL', 'nginx');
+      if (attempt < NGINX_PORT_TRIES) continue;
+      const log = readLog(errorLog);
+      await removeDir(dir);
+      throw new Error(`nginx found its port taken ${NGINX_PORT_TRIES} times in a row:\n${log}`);
+    }
+    const nginx = {
+      url: `http://127.0.0.1:${port}`,
+      dir,
+      config,
+      pid: proc.child.pid,
+      pids: () => [proc.child.pid, ...readLog(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number)],
+      // The master stops its workers on SIGTERM; after a SIGKILL they would linger.
+      stop: () => stopProcess(proc, 'SIGTERM', 'nginx'),
+      output: () => [...lines, readLog(errorLog)].join('\n'),
+      async cleanup() {
+        try {
+          await nginx.stop();
+        } finally {
+          await removeDir(dir);
+        }
+      },
+    };
+    return nginx;
   }
-  const nginx = {
-    url: `http://127.0.0.1:${port}`,
-    dir,
-    config,
-    pid: proc.child.pid,
-    pids: () => [proc.child.pid, ...readLog(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`).trim().split(/\s+/).filter(Boolean).map(Number)],
-    stop: () => stopProcess(proc, 'SIGTERM', 'nginx'),
-    output: () => [...lines, readLog(errorLog)].join('\n'),
-    async cleanup() {
-      try {
-        await nginx.stop();
-      } finally {
-        await removeDir(dir);
-      }
-    },
-  };
-  return nginx;
 }
 
 function readLog(path) {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  e2e, eventually, expectNoEvent, metricsText, metricValue, QUIET_MS, SERVER_BIN, WAIT_MS,
+  e2e, eventually, expectNoEvent, metricsText, metricValue, roundTrip, QUIET_MS, SERVER_BIN, WAIT_MS,
 } from './helpers.mjs';
 
 const ADMIN = 'call-suite-admin-token';
@@ -177,7 +177,15 @@ e2e('every refused signal: nothing relayed, each kind reported once with its cod
     signal(ann, bob.id, { sdp: `${LARGEST.sdp}x` });
   }
   await eventually(() => errorCodes(outsider).length === 1 && errorCodes(ann).length === 3, 'the refusals to be reported');
-  await expectNoEvent(ann.socket, 'call:error');
+  // No second report: once every refusal of both rounds is counted, each was answered, and
+  // a round trip brings whatever was sent to ann meanwhile.
+  await expectNoEvent(ann.socket, 'call:error', async () => {
+    await eventually(async () => {
+      const counts = await signalCounts(server.url);
+      return counts.not_in_call + counts.not_in_room + counts.invalid_payload + counts.signal_too_large === 18;
+    }, 'both rounds of refusals counted');
+    await roundTrip(ann.socket);
+  });
   assert.deepEqual(errorCodes(outsider), ['not_in_call']);
   assert.deepEqual(errorCodes(ann).sort(), ['invalid_payload', 'not_in_room', 'signal_too_large']);
   for (const error of [...got(ann, 'call:error'), ...got(outsider, 'call:error')]) {
@@ -198,20 +206,28 @@ e2e('more than 300 signals in a burst: the rest are dropped as rate_limited, rep
   await joined(ann, 'flood');
   await joined(bob, 'flood');
   const sent = 400;
+  const started = Date.now();
   for (let i = 0; i < sent; i += 1) signal(ann, bob.id, { candidate: `candidate ${i}` });
 
   await eventually(async () => {
     const counts = await signalCounts(server.url);
     return counts.relayed + counts.rate_limited === sent;
   }, 'every signal to be relayed or refused');
+  const elapsed = Date.now() - started;
   const counts = await signalCounts(server.url);
-  // A token comes back every 10 ms: a slow machine lets a few more through, never a hundred.
-  assert.ok(counts.relayed >= 300 && counts.relayed < sent, `relayed ${counts.relayed} of ${sent}`);
+  // A token comes back every 10 ms: at most 300 and one for each 10 ms the burst took to be
+  // counted, however slow the machine (the load tool, phase h., reports how many pass).
+  const most = Math.min(sent, 300 + Math.ceil(elapsed / 10));
+  assert.ok(counts.relayed >= 300 && counts.relayed <= most, `relayed ${counts.relayed} of ${sent} in ${elapsed} ms (300 to ${most})`);
+  if (most < sent) assert.ok(counts.rate_limited > 0, 'the rest were refused rate_limited');
+  else t.diagnostic(`the burst took ${elapsed} ms to count: too slow here for the bucket to refuse any`);
   await eventually(() => got(bob, 'call:signal').length === counts.relayed, 'bob to receive what was relayed');
   const numbers = got(bob, 'call:signal').map((s) => Number(s.data.candidate.split(' ')[1]));
   assert.deepEqual(numbers.slice(0, 300), Array.from({ length: 300 }, (_, i) => i), 'the first 300, in order');
   assert.ok(numbers.every((n, i) => i === 0 || n > numbers[i - 1]), 'later ones in order too');
-  assert.deepEqual(errorCodes(ann), ['rate_limited']);
+  // Reported once: every signal was counted, so every report was sent before this round trip.
+  await roundTrip(ann.socket);
+  assert.deepEqual(errorCodes(ann), counts.rate_limited > 0 ? ['rate_limited'] : []);
 });
 
 e2e('room_full at CALL_MAX (the env fallback of --call-max); a place that frees up can be taken', async (t, h) => {

@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { get as httpGet } from 'node:http';
 import WebSocket from 'ws';
 import {
   e2e, expectNoEvent, eventually, sendGoodClip, loadFrames, padJpeg, decodeGif,
@@ -83,7 +84,7 @@ e2e('a flooding socket is rate limited alone: the others are served, and see exa
   const expected = [...accepted.map((clip) => clip.key), politeClip.key].sort();
   await eventually(() => observer.received.message.length >= expected.length,
     `${expected.length} broadcasts at the observer (has ${observer.received.message.length})`);
-  await expectNoEvent(observer.socket, 'message', QUIET_MS);
+  await expectNoEvent(observer.socket, 'message');
   assert.deepEqual(observer.received.message.map((clip) => clip.key).sort(), expected, 'observer saw exactly the accepted clips');
   assert.ok(observer.received.message.some((clip) => clip.key === politeClip.key && clip.author.name === 'polite'));
   // The polite client sees the flooder's accepted clips, the flooder sees the polite one.
@@ -283,7 +284,6 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
   t.after(() => stalled.ws.terminate());
   const joinReply = await stalled.emitWithAck('live:join');
   assert.equal(joinReply[0].ok, true, `raw live:join ack: ${JSON.stringify(joinReply)}`);
-  const { pingInterval } = stalled.open;
 
   const healthy = await h.client(server.url, { name: 'healthy' });
   assert.equal((await healthy.socket.timeout(WAIT_MS).emitWithAck('live:join')).ok, true);
@@ -308,7 +308,7 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
 
   // Warm-up: everyone reads, so the baseline includes ordinary streaming.
   await sleep(WARM_UP_MS);
-  assert.ok(stalled.frames > 0, 'the viewer received frames while it read');
+  await eventually(() => stalled.frames > 0, 'frames at the viewer while it reads');
   const rss = { before: rssBytes(pid), peak: 0 };
   let sampling = true;
   const sampler = (async () => {
@@ -336,21 +336,29 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
   await sampler;
   const addressed = streamers.reduce((total, streamer) => total + streamer.sent, 0) - framesBeforeStall;
 
-  // The healthy viewer got (nearly) every frame of every streamer, and every chat clip.
-  await sleep(QUIET_MS);
+  // The stalled viewer starves nobody: after the stall, each streamer's last frame still
+  // reaches the healthy viewer. Volatile delivery keeps a viewer's latest frame, so a last
+  // frame that the server relays is delivered; one the frame limit dropped (sent too soon
+  // after the previous) is sent again a gap later. That frame is also the marker after
+  // which every earlier frame has arrived. How many of the frames get through while a
+  // viewer stalls is a time-dependent share, a figure of the load tool (phase d.).
+  await Promise.all(streamers.map(async (streamer, s) => {
+    const last = padJpeg(FRAMES[(s + 1) % FRAMES.length], LIVE_FRAME_BYTES);
+    const arrived = () => healthy.events.some((e) => e.event === 'live:frame' && e.args[0].from === streamer.id
+      && Buffer.from(e.args[1]).equals(last));
+    await eventually(() => {
+      if (arrived()) return true;
+      streamer.client.socket.emit('live:frame', last);
+      return false;
+    }, `streamer-${s}'s last frame at the healthy viewer`, WAIT_MS, STREAM_EVERY_MS);
+  }));
   const framesAtHealthy = healthy.events.filter((e) => e.event === 'live:frame');
   const perStreamer = streamers.map((streamer) => {
     const got = framesAtHealthy.filter((e) => e.args[0].from === streamer.id);
     return { sent: streamer.sent, got: got.length, sizes: got.map((e) => e.args[1].byteLength) };
   });
-  t.diagnostic(`healthy viewer, frames got/sent per streamer: ${perStreamer.map((p) => `${p.got}/${p.sent}`).join(', ')}`);
-  // At least half, not nearly all: frames are volatile, and on a saturated machine (this
-  // suite beside other work on 2 cores) the healthy viewer's own writes lag, so a newer
-  // frame replaces one not yet written — by design. What this guards is that the stalled
-  // viewer does not starve the healthy one; it passed 90 % in every idle run, and got 5 of
-  // 10 from one streamer at a load average of 6.
+  t.diagnostic(`healthy viewer, frames got/sent per streamer (a share that depends on the machine's load): ${perStreamer.map((p) => `${p.got}/${p.sent}`).join(', ')}`);
   for (const [s, p] of perStreamer.entries()) {
-    assert.ok(p.got >= Math.floor(0.5 * p.sent), `streamer-${s}: the healthy viewer got ${p.got} of ${p.sent} frames (≥ 50 %)`);
     assert.ok(p.sizes.every((size) => size === LIVE_FRAME_BYTES), `streamer-${s}: frames arrive whole`);
   }
   for (const clip of chatClips) {
@@ -365,16 +373,17 @@ e2e('a live viewer that stops reading costs one frame of memory, misses no chat 
   t.diagnostic(`server RSS: before ${mib(rss.before)}, peak ${mib(rss.peak)}; growth ${mib(rss.peak - rss.before)} (bound ${mib(bound)}); ${addressed} frames, ${mib(addressed * LIVE_FRAME_BYTES)}, addressed to the stalled viewer`);
   assert.ok(rss.peak - rss.before <= bound, `RSS grew by ${mib(rss.peak - rss.before)}, more than ${mib(bound)}`);
 
-  // Reading again (before Engine.IO's next ping would find it unresponsive), the viewer
-  // gets what it missed of the chat and its ack, and only as many frames as the kernel
-  // buffers held plus the one pending: the rest were skipped.
-  assert.ok(Date.now() - stalled.connectedAt < pingInterval, 'the stall ended before the next Engine.IO ping');
+  // Reading again, the viewer gets what it missed of the chat and its ack, and only as many
+  // frames as the kernel buffers held plus the one pending: the rest were skipped. A ping
+  // the server sent meanwhile is read and answered now, within Engine.IO's ping timeout
+  // (pingInterval + pingTimeout of silence close a connection: 45 s by default, several
+  // times this stall); a machine too slow for that fails on `closed` below, saying why.
   stalled.ws._socket.resume();
   assert.deepEqual(await leaveAck, [{ ok: true }], 'the live:leave sent while stalled is acked');
   for (const clip of chatClips) {
     await eventually(() => stalled.texts.some((text) => text.startsWith('42["message"') && text.includes(clip.key)), `chat clip ${clip.id} at the stalled viewer`);
   }
-  assert.equal(stalled.closed, false, 'the stalled viewer is still connected');
+  assert.equal(stalled.closed, false, `the stalled viewer is still connected (closed after ${Date.now() - stalled.connectedAt} ms; the server closes a connection silent for pingInterval + pingTimeout, ${stalled.open.pingInterval} + ${stalled.open.pingTimeout} ms)`);
   const wmemMax = Number((await readFile('/proc/sys/net/ipv4/tcp_wmem', 'utf8')).trim().split(/\s+/)[2]);
   const rmemMax = Number((await readFile('/proc/sys/net/ipv4/tcp_rmem', 'utf8')).trim().split(/\s+/)[2]);
   const drained = stalled.frames - framesBeforeStall;
@@ -398,10 +407,47 @@ e2e('joining the live room again sends nothing again: repeated live:join is no a
     const reply = await viewer.socket.timeout(WAIT_MS).emitWithAck('live:join');
     assert.equal(reply.ok, true, 'a repeated join is still acked');
   }
-  await expectNoEvent(viewer.socket, 'live:frame', QUIET_MS);
+  await expectNoEvent(viewer.socket, 'live:frame');
   const after = viewer.events.slice(before).map((e) => e.event);
   assert.deepEqual(after.filter((event) => event === 'live:frame' || event === 'live:joined'), [], 'nothing sent again');
 });
+
+/**
+ * GETs `url` on a connection of its own; resolves once the request is written, with its
+ * local port and `done`, which settles with the body or the error.
+ */
+async function longPollOnOwnConnection(url) {
+  let localPort;
+  let written;
+  const flushed = new Promise((resolveFlushed) => { written = resolveFlushed; });
+  const done = new Promise((resolveDone) => {
+    const request = httpGet(url, { agent: false }, (response) => {
+      let body = '';
+      response.on('data', (chunk) => { body += chunk; });
+      response.on('end', () => resolveDone(body));
+      response.on('error', resolveDone);
+    });
+    request.on('error', (error) => { written(); resolveDone(error); });
+    request.on('socket', (socket) => socket.on('connect', () => { localPort = socket.localPort; }));
+    request.on('finish', () => written());
+  });
+  await flushed;
+  return { localPort, done };
+}
+
+/**
+ * Resolves once the server listening on `serverPort` has accepted the connection from
+ * `clientPort` and read all that was sent on it: its end of the connection is established
+ * and its receive queue empty (/proc/net/tcp; both ends on 127.0.0.1).
+ */
+async function serverHasRead(serverPort, clientPort) {
+  const hex = (port) => port.toString(16).toUpperCase().padStart(4, '0');
+  await eventually(async () => (await readFile('/proc/net/tcp', 'utf8')).split('\n').some((line) => {
+    const [, local, remote, state, queues] = line.trim().split(/\s+/);
+    return local === `0100007F:${hex(serverPort)}` && remote === `0100007F:${hex(clientPort)}`
+      && state === '01' && queues?.endsWith(':00000000');
+  }), `the server to read the request from port ${clientPort}`, WAIT_MS, 5);
+}
 
 e2e('a long-poll of a session with no socket cannot hold up a stop, and the clips stay', async (t, h) => {
   const server = await h.server();
@@ -416,13 +462,15 @@ e2e('a long-poll of a session with no socket cannot hold up a stop, and the clip
   const poll = `${session}&sid=${sid}`;
   assert.equal(await (await fetch(poll)).text(), '2', 'the first long-poll gets the first ping');
   await fetch(poll, { method: 'POST', body: '3' }); // pong: a healthy session
-  const longPoll = fetch(poll).then((response) => response.text(), (error) => error);
-  await sleep(300); // the GET reaches the server; the warning below proves it did
+  const longPoll = await longPollOnOwnConnection(poll);
+  // The server has read the GET (it can only be waiting on it then); the warning below
+  // proves the stop saw it open.
+  await serverHasRead(Number(new URL(server.url).port), longPoll.localPort);
 
   const exit = await server.stop();
   assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}`);
   assert.match(server.output(), /HTTP requests still open .* after the sockets closed/, 'the stop waited on the long-poll, then left it');
-  await longPoll;
+  await longPoll.done;
   const again = await h.server({ dataDir: server.dataDir });
   assert.deepEqual(await replayKeys(again.url), [clip.key]);
 });

@@ -3,10 +3,12 @@
 //
 // Nothing here measures time: every wait has a timeout only so that a broken server fails
 // a test instead of hanging it.
+//
+// tests/lib/cleanup.mjs, imported first, stops every process a test file started and
+// removes its temporary folders however the file's process ends (Ctrl-C included).
+import { ROOT, removeDir, tempDir } from '../lib/cleanup.mjs';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +22,10 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const SERVER_BIN = resolve(REPO_ROOT, process.env.LOOPCHAT_BIN ?? 'target/release/loopchat');
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
-/** How long "nothing arrives" is watched for. */
+/**
+ * Formerly how long "nothing arrives" was watched for. Kept for suites not yet changed;
+ * nothing here uses it: `expectNoEvent` waits for a marker instead.
+ */
 export const QUIET_MS = 400;
 /** Default timeout of every wait for something that must arrive. */
 export const WAIT_MS = 10_000;
@@ -68,10 +73,7 @@ export function eachLine(onLine) {
  */
 export async function startServer({ args = [], dataDir, port = 0, env = {} } = {}) {
   const ownDir = dataDir === undefined;
-  if (ownDir) {
-    dataDir = await mkdtemp(join(tmpdir(), 'loopchat-e2e-'));
-    ownedDirs.add(dataDir);
-  }
+  if (ownDir) dataDir = await tempDir('loopchat-e2e-');
   const argv = ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args];
   const child = spawn(SERVER_BIN, argv, {
     cwd: REPO_ROOT,
@@ -85,8 +87,7 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
     child.once('error', (error) => resolveExit({ code: null, signal: null, error }));
   });
   let exitInfo = null;
-  runningChildren.add(child);
-  exited.then((info) => { exitInfo = info; runningChildren.delete(child); });
+  exited.then((info) => { exitInfo = info; });
 
   const url = await new Promise((resolveUrl, reject) => {
     let settled = false;
@@ -134,28 +135,16 @@ export async function startServer({ args = [], dataDir, port = 0, env = {} } = {
       try {
         if (!exitInfo) await signalAndWait('SIGTERM');
       } finally {
-        if (ownDir) {
-          await rm(dataDir, { recursive: true, force: true });
-          ownedDirs.delete(dataDir);
-        }
+        if (ownDir) await removeDir(dataDir);
       }
     },
   };
 }
 
-// Data dirs made here and not yet removed by cleanup() (e.g. by a suite that only calls
-// stop()) are removed when the test process exits.
-const ownedDirs = new Set();
-// Servers still running when the test process exits (a crashed test) are killed with it.
-const runningChildren = new Set();
-process.once('exit', () => {
-  for (const child of runningChildren) {
-    try { child.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-  for (const dir of ownedDirs) {
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
-  }
-});
+// Data dirs not removed by cleanup() (e.g. of a suite that only calls stop()), and servers
+// still running when the test process ends (a crashed or interrupted test), are removed and
+// killed by tests/lib/cleanup.mjs.
+export { ROOT };
 
 function tail(lines, n = 60) {
   return lines.slice(-n).join('\n');
@@ -285,13 +274,47 @@ export function once(socket, event, ms = WAIT_MS, where = () => true) {
   });
 }
 
-/** Fails if `event` arrives on `socket` within `ms` (matching `where`, if given). */
-export async function expectNoEvent(socket, event, ms = QUIET_MS, where = () => true) {
+/**
+ * A round trip on `socket`'s own connection that has no effect on the server: a connect to
+ * a namespace that does not exist, which the server refuses on that same connection. The
+ * refusal is written after everything the server had queued for this connection when it
+ * read the request, so once it is back, every event sent to `socket` by an action the
+ * server had finished before has arrived too.
+ */
+export async function roundTrip(socket, ms = WAIT_MS) {
+  const probe = socket.io.socket(`/round-trip-${Math.random().toString(36).slice(2)}`);
+  try {
+    await new Promise((resolveTrip, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to a round trip within ${ms} ms`)), ms);
+      probe.once('connect_error', () => { clearTimeout(timer); resolveTrip(); });
+      probe.once('connect', () => { clearTimeout(timer); reject(new Error('a namespace that must not exist accepted a connection')); });
+      probe.connect();
+    });
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
+ * Fails if `event` (matching `where`, if given) arrives on `socket` before `marker()`
+ * resolves. A marker is something that must arrive after the unwanted event would have, on
+ * the same path: by default a `roundTrip` on `socket`, which is enough when that event
+ * would be sent by something the server has already answered (a refused clip, an ack);
+ * across nodes it must come the same way, e.g. a later event from the same sender.
+ * Nothing is watched for a time: a slow machine makes this slower, never wrong.
+ *
+ * A number in place of the marker (the quiet window this used to watch) is ignored, for
+ * callers not yet changed; the default marker is used.
+ */
+export async function expectNoEvent(socket, event, marker, where = () => true) {
   const seen = [];
   const listener = (...args) => { if (where(...args)) seen.push(args[0]); };
   socket.on(event, listener);
-  await sleep(ms);
-  socket.off(event, listener);
+  try {
+    await (typeof marker === 'function' ? marker() : roundTrip(socket));
+  } finally {
+    socket.off(event, listener);
+  }
   if (seen.length) throw new Error(`unexpected "${event}" event(s): ${JSON.stringify(seen).slice(0, 500)}`);
 }
 

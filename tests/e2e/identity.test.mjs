@@ -106,6 +106,7 @@ e2e('the token appears in no log line, no stored file, no event and not in /metr
 
 e2e('people: one entry per user however many tabs, in welcome and in coalesced presence', async (t, h) => {
   const server = await h.server();
+  const since = Date.now();
   const amber = await h.client(server.url, { name: 'amber', token: token(6) });
   assert.deepEqual(amber.welcome.people, [{ id: amber.welcome.you.id, name: 'amber' }], 'welcome lists you');
   assert.equal(amber.welcome.online, 1);
@@ -116,8 +117,13 @@ e2e('people: one entry per user however many tabs, in welcome and in coalesced p
   assert.equal(basilTab.welcome.online, 3, 'online counts connections');
   const expected = (online, names) => (p) => p.online === online && JSON.stringify(p.people.map((x) => x.name)) === JSON.stringify(names);
   await eventually(() => amber.received.presence.some(expected(3, ['basil', 'amber'])), 'presence: 3 online, basil and amber');
-  // Three connects within a second: coalesced, not one presence each.
-  assert.ok(amber.received.presence.length <= 2, `coalesced: ${amber.received.presence.length} presence events`);
+  // Coalesced (SPEC §2: at most one a second), not one presence for each connect: amber can
+  // have been sent no more than one for each second since it connected, plus the first,
+  // however long the connects took. (How many a watcher gets while thousands connect is a
+  // figure of the load tool, phase e.)
+  const elapsed = Date.now() - since;
+  const most = Math.floor(elapsed / 1000) + 1;
+  assert.ok(amber.received.presence.length <= most, `coalesced: ${amber.received.presence.length} presence events in ${elapsed} ms (at most ${most})`);
 
   basil.close();
   await eventually(() => amber.received.presence.at(-1)?.online === 2, 'presence: 2 online');
