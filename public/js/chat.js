@@ -9,9 +9,10 @@
 import {
   CameraSwitch, cameraProblem, grabJpeg, openCamera, videoReady,
 } from './camera.js';
+import { hydrateClip, renderClip } from './chat-clip.js';
+import { showTimeLeft } from './chat-time-left.js';
 import { connect, setTitleCount } from './connection.js';
 import { identicon } from './identicon.js';
-import { linkify } from './links.js';
 import { MutedUsers, mountMutedList } from './mute.js';
 
 const FRAMES = 10;
@@ -104,38 +105,9 @@ function isMine(item) {
   return you !== null && item.dataset.authorId === you.id;
 }
 
-/** Draws what the server-rendered markup cannot: the identicon and clickable links. */
-function hydrate(item) {
-  const { authorId, author } = item.dataset;
-  item.querySelector('.clip-avatar').replaceChildren(identicon(authorId, author));
-  const text = item.querySelector('.clip-text');
-  text.replaceChildren(linkify(text.textContent));
+/** Marks a clip this page reported, wherever it is drawn. */
+function restoreReported(item) {
   if (reported.has(item.dataset.key)) showReported(item);
-}
-
-/** Builds the same markup the server renders, from a `Clip`. Text goes in as text only. */
-function renderClip(clip) {
-  const item = template.content.firstElementChild.cloneNode(true);
-  item.dataset.key = clip.key;
-  item.dataset.author = clip.author.name;
-  item.dataset.authorId = clip.author.id;
-  item.dataset.createdAt = String(clip.created_at);
-  item.dataset.expiresAt = String(clip.expires_at);
-  const gif = item.querySelector('.clip-gif');
-  gif.src = clip.clip;
-  gif.width = clip.width;
-  gif.height = clip.height;
-  gif.alt = `Looping clip from ${clip.author.name}`;
-  item.querySelector('.clip-author').textContent = clip.author.name;
-  item.querySelector('.clip-text').textContent = clip.message;
-  const save = item.querySelector('.clip-save');
-  save.href = clip.clip;
-  save.download = `loopchat-${clip.key}.gif`;
-  save.setAttribute('aria-label', `Save GIF from ${clip.author.name}`);
-  item.querySelector('.clip-mute').textContent = `Mute ${clip.author.name}`;
-  item.querySelector('.clip-report').setAttribute('aria-label', `Report the clip from ${clip.author.name}`);
-  hydrate(item);
-  return item;
 }
 
 /** Applies what depends on who you are and whom you muted. */
@@ -147,35 +119,10 @@ function decorate(item) {
   item.hidden = !mine && muted.has(item.dataset.authorId);
 }
 
-function formatLeft(ms) {
-  if (ms >= 60_000) return `${Math.ceil(ms / 60_000)} min left`;
-  return `${Math.ceil(ms / 1000)} s left`;
-}
-
-/** Updates an item's countdown; removes it once expired. Returns whether it is still there. */
-function tick(item, now) {
-  const expiresAt = Number(item.dataset.expiresAt);
-  const left = expiresAt - now;
-  if (!(left > 0)) {
-    item.remove();
-    return false;
-  }
-  const ttl = item.querySelector('.clip-ttl');
-  const text = formatLeft(left);
-  if (ttl.textContent !== text) {
-    ttl.textContent = text;
-    ttl.title = `Disappears at ${new Date(expiresAt).toLocaleTimeString()}`;
-  }
-  const lifetime = expiresAt - Number(item.dataset.createdAt);
-  item.style.setProperty('--life', lifetime > 0 ? String(Math.min(1, left / lifetime)) : '0');
-  item.classList.toggle('expiring', left < 60_000);
-  return true;
-}
-
 function tickAll() {
   const now = Date.now();
   for (const item of [...list.children]) {
-    if (item.classList.contains('clip')) tick(item, now);
+    if (item.classList.contains('clip')) showTimeLeft(item, now);
     else if (!(Number(item.dataset.expiresAt) > now)) item.remove();
   }
   empty.hidden = clipItems().length > 0;
@@ -204,9 +151,10 @@ function timeKey(ms) {
  */
 function addClip(clip, { live }) {
   if (!clip?.key || removed.has(clip.key) || clipItem(clip.key) || !(clip.expires_at > Date.now())) return;
-  const item = renderClip(clip);
+  const item = renderClip(template, clip);
+  restoreReported(item);
   decorate(item);
-  tick(item, Date.now());
+  showTimeLeft(item, Date.now());
   insertInOrder(item);
   empty.hidden = true;
 
@@ -547,7 +495,10 @@ socket.on('message:removed', (event) => removeClip(event?.key));
 
 // ---- start ---------------------------------------------------------------------------
 
-for (const item of clipItems()) hydrate(item);
+for (const item of clipItems()) {
+  hydrateClip(item);
+  restoreReported(item);
+}
 refreshAll();
 scrollToBottom();
 setInterval(tickAll, 1000);
