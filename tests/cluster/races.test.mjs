@@ -61,7 +61,8 @@ clusterTest('a call join held at Redis until its socket\'s disconnect was handle
     }
 
     // The join goes on: it announces the socket, finds it gone and takes it out again.
-    await eventually(() => story(id) === 'call:joined call:left', `call:joined then call:left for ${id} (heard: ${story(id) || 'nothing'})`);
+    await eventually(() => story(id) === 'call:joined call:left' || assert.fail(`heard: ${story(id) || 'nothing'}`),
+      `call:joined then call:left for ${id} (one left in the call is announced and never gone)`);
     assert.deepEqual(await census(node.url), { connections: before.connections - 1, participants: 1 }, `attempt ${attempts}: the observer alone is in a call`);
     assert.deepEqual((await redis.cli('HKEYS', 'loopchat:call:held')).split('\n'), [observer.welcome.you.conn], `attempt ${attempts}: Redis lists the observer alone in the call`);
     const timedOut = TIMED_OUT.test(node.output().slice(logBefore));

@@ -61,7 +61,8 @@ e2e('sockets that disconnect right after live:join leave nobody behind in the ro
     const ids = clients.map((client) => client.welcome.you.conn);
     await eventually(() => {
       const heard = heardOf(observer, ['live:joined', 'live:left']);
-      return ids.every((id) => heard.get(id)?.includes('live:left'));
+      const pending = ids.filter((id) => !heard.get(id)?.includes('live:left'));
+      return pending.length === 0 || assert.fail(`not gone: ${pending.map((id) => `${id} (${heard.get(id)?.join(' ') ?? 'nothing'})`).join(', ')}`);
     }, `live:left for each of round ${rounds}'s ${AT_ONCE} sockets`);
     const heard = heardOf(observer, ['live:joined', 'live:left']);
     for (const id of ids) {
@@ -102,7 +103,8 @@ e2e('sockets that disconnect right after call:join leave nobody behind in a call
     // announced gone. One left behind would be announced and never gone.
     await eventually(() => {
       const heard = heardOf(observer, ['call:joined', 'call:left']);
-      return ids.every((id) => heard.get(id)?.join(' ') === 'call:joined call:left');
+      const pending = ids.filter((id) => heard.get(id)?.join(' ') !== 'call:joined call:left');
+      return pending.length === 0 || assert.fail(`not gone: ${pending.map((id) => `${id} (${heard.get(id)?.join(' ') ?? 'nothing'})`).join(', ')}`);
     }, `call:joined then call:left for each of round ${round}'s ${AT_ONCE} sockets`, WAIT_MS);
     const census = await metricsText(server.url);
     assert.equal(metricValue(census, 'loopchat_call_participants'), 1, `round ${round}: the observer alone is in a call`);
