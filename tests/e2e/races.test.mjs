@@ -9,8 +9,8 @@
 // lock a client can hold), so no client can hold the join there while the disconnect runs:
 // which task runs first is the scheduler's choice. What the tests do to make it likely: each
 // socket sends its join and closes in the same tick, so the join and the disconnect packet
-// leave in one write and reach the server together, for 60 sockets at once, round after
-// round. (In cluster mode the call join does await Redis before registering; a test can
+// are written back to back and reach the server together, for 60 sockets at once, round
+// after round. (In cluster mode the call join does await Redis before registering; a test can
 // hold it there: tests/cluster/races.test.mjs makes the call race happen every time.)
 //
 // Neither test sleeps for joins "still in flight": an observer in the room hears of every
