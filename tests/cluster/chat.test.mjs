@@ -5,6 +5,7 @@
 //
 // Fails until cluster mode lands (issue 11): the nodes are started with --redis-url.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import {
   once, expectNoEvent, eventually, sendClip, loadFrames, fetchGif, assertClip, assertGif,
   metricsText, metricValue, replayKeys, QUIET_MS,
@@ -161,4 +162,19 @@ test('every clip lives in Redis: each node holds nothing of its own', async (t, 
   const after = await clipKeysInRedis(redis, startedAt);
   assert.deepEqual([...after].filter((k) => !before.has(k)), [reply.message.key], 'Redis names the new clip and nothing else new');
   assert.ok((await replayKeys(b.url)).includes(reply.message.key));
+
+  // And on the nodes' disks: each node was started with a --data-dir of its own (the e2e
+  // helper passes one), which cluster mode makes at start and leaves empty (SPEC §8: it is
+  // unused). A node's sled files, its gifs/ folder, a GIF or its own id-secret there would be
+  // state that the other node does not share. (With --tls-self-signed the certificate and
+  // its key would be kept there; these nodes serve plain HTTP.) By now the clip was stored,
+  // served (the replay above) and both nodes have run a while; earlier tests stored more.
+  for (const node of [a, b]) {
+    assert.deepEqual(filesUnder(node.dataDir), [], `nothing in ${node.url}'s --data-dir ${node.dataDir}`);
+  }
 });
+
+/** Every file and folder under `dir`, as paths relative to it. */
+function filesUnder(dir) {
+  return readdirSync(dir, { recursive: true }).map(String).sort();
+}

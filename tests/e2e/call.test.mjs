@@ -7,9 +7,8 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  e2e, eventually, expectNoEvent, metricsText, metricValue, roundTrip, QUIET_MS, SERVER_BIN, WAIT_MS,
+  e2e, eventually, expectNoEvent, metricsText, metricValue, roundTrip, SERVER_BIN, WAIT_MS,
 } from './helpers.mjs';
 
 const ADMIN = 'call-suite-admin-token';
@@ -310,24 +309,6 @@ e2e('call:leave and a disconnect send call:left; a signal to someone who left is
   census = await metricsText(server.url);
   assert.equal(metricValue(census, 'loopchat_calls_in_progress'), 0);
   assert.equal(metricValue(census, 'loopchat_call_participants'), 0);
-});
-
-e2e('sockets that disconnect right after call:join leave nobody behind in a call', async (t, h) => {
-  // Each event and the disconnect run in tasks of their own: a join can be registered
-  // after the disconnect's clean-up ran. Before the fix, in about half the runs some of
-  // these stayed in their call for good (up to 17 of 300), holding places towards
-  // room_full; the race is the scheduler's, so this test can only make it likely.
-  const server = await h.server();
-  for (let round = 0; round < 10; round += 1) {
-    const clients = await Promise.all(Array.from({ length: 60 }, (_, i) => h.client(server.url, { name: `brief-${i}` })));
-    for (const [i, client] of clients.entries()) {
-      client.socket.emit('call:join', { room: `brief-${round}-${i}` });
-      client.socket.close();
-    }
-    await eventually(async () => metricValue(await metricsText(server.url), 'loopchat_connections') === 0, 'every disconnect handled');
-    await sleep(QUIET_MS); // for joins still in flight
-    assert.equal(metricValue(await metricsText(server.url), 'loopchat_call_participants'), 0, `round ${round}`);
-  }
 });
 
 e2e('a banned user\'s call:join is refused banned, saying until when; lifting the ban lets them in', async (t, h) => {

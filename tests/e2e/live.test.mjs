@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
-import { QUIET_MS, WAIT_MS, connect, eventually, metricValue, metricsText, roundTrip, startServer } from './helpers.mjs';
+import { WAIT_MS, eventually, metricValue, metricsText, roundTrip, startServer } from './helpers.mjs';
 
 const FRAME = readFileSync(new URL('../fixtures/clip-synth/f-1.jpg', import.meta.url));
 const OTHER_FRAME = readFileSync(new URL('../fixtures/clip-synth/f-2.jpg', import.meta.url));
@@ -217,27 +217,4 @@ test('everyone joining at once learns of everyone else, from the join reply or l
     await until(client, () => others.every((id) => knownTo(client, replies[i]).has(id)),
       `${client.name} to know all ${others.length} others`);
   }
-});
-
-test('sockets that disconnect right after live:join leave nobody behind in the room', async (t) => {
-  // Each event and the disconnect run in tasks of their own: a join can be registered
-  // after the disconnect's clean-up ran. Before the fix, 600 sockets doing this left 55
-  // participants in the room for good; the race is the scheduler's, so this test can only
-  // make it likely.
-  const server = await startServer();
-  t.after(() => server.cleanup());
-  for (let round = 0; round < 10; round += 1) {
-    const clients = await Promise.all(Array.from({ length: 60 }, () => connect(server.url, { name: 'brief' }).ready));
-    for (const client of clients) {
-      client.socket.emit('live:join');
-      client.socket.close();
-    }
-    await eventually(async () => metricValue(await metricsText(server.url), 'loopchat_connections') === 0, 'every disconnect handled');
-    await sleep(QUIET_MS); // for joins still in flight
-  }
-  const probe = io(server.url, { transports: ['websocket'] });
-  t.after(() => probe.close());
-  await new Promise((resolve) => probe.once('welcome', resolve));
-  const reply = await probe.timeout(5000).emitWithAck('live:join');
-  assert.deepEqual(reply.participants, [], 'nobody who left is still in the room');
 });

@@ -169,7 +169,10 @@ e2e('disk use stays within 3 × the unexpired clips + 64 MiB, and a swept clip l
   const MiB = 1024 * 1024;
   const over = samples.filter(({ disk, unexpired }) => disk > 3 * unexpired + 64 * MiB);
   t.diagnostic(`${acked.length} clips acked; disk at most ${(Math.max(...samples.map((s) => s.disk)) / MiB).toFixed(1)} MiB over ${samples.length} samples`);
-  assert.ok(acked.length >= 100, `enough clips for the soak to mean something: ${acked.length}`);
+  // Every socket's first burst (20 × 5) is acked at once, so this floor holds without any
+  // refill and says nothing about one: that is ratelimit.test.mjs's. How many more the
+  // refill lets in depends on how long the loop ran, so it is not asserted.
+  assert.ok(acked.length >= 20 * 5, `at least every socket's burst acked, for the soak to mean something: ${acked.length}`);
   assert.deepEqual(over, [], 'every sample within the bound');
 
   // Once all have expired and been swept, their GIF files are gone too.
