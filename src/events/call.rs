@@ -12,6 +12,7 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use tokio_util::sync::CancellationToken;
 
 use super::call_signal::on_signal;
+use super::membership::Membership;
 use crate::app::App;
 use crate::call::refusals::{JoinRefused, banned_message};
 use crate::call::room::{RoomFull, RoomName};
@@ -61,6 +62,7 @@ async fn join<A: Adapter>(
     }
     let request = request.map_err(|_| JoinRefused::InvalidPayload)?;
     let room = RoomName::parse(&request.room).ok_or(JoinRefused::InvalidRoom)?;
+    let _changing = Membership::change(socket).await;
     let me = Member {
         id: socket.id.to_string(),
         user: author.id,
@@ -96,12 +98,12 @@ async fn join<A: Adapter>(
     // again, as that handler would have. A disconnect marks the socket before its handler
     // runs, so one of the two always sees the other.
     if !socket.connected() {
-        leave(socket, app).await;
+        leave_now(socket, app).await;
     }
     // Likewise a ban made while this join was on its way: `end_banned_calls` may have
     // looked before this socket was in the call, and then this check sees the ban.
     if let Some(ban) = app.bans.of(&me.user, now_ms()) {
-        leave(socket, app).await;
+        leave_now(socket, app).await;
         return Err(JoinRefused::Banned {
             until_ms: ban.until,
         });
@@ -126,6 +128,12 @@ async fn on_leave<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack:
 
 /// Takes a socket out of its call, on `call:leave` or disconnect, and tells the others.
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
+    let _changing = Membership::change(socket).await;
+    leave_now(socket, app).await;
+}
+
+/// [`leave`], for a caller that already holds the socket's membership lock.
+async fn leave_now<A: Adapter>(socket: &SocketRef<A>, app: &App) {
     if let Some(room) = app.calls.leave(socket.id).await {
         socket.leave(room.broadcast_room());
         announce_left(socket, &room).await;

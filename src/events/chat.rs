@@ -15,6 +15,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use uuid::Uuid;
 
+use super::membership::Membership;
 use crate::app::App;
 use crate::clip::{Author, Clip, now_ms};
 use crate::encode_queue::Slot;
@@ -116,6 +117,7 @@ pub(crate) async fn on_connect<A: Adapter>(
     socket.extensions.insert(me.clone());
     socket.extensions.insert(MessageLimit::new());
     socket.extensions.insert(ReportLimit::default());
+    Membership::give(&socket);
 
     socket.on("message", on_message::<A>);
     socket.on("report", on_report::<A>);

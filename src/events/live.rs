@@ -6,6 +6,7 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 
+use super::membership::Membership;
 use crate::app::App;
 use crate::clip::{Author, now_ms};
 use crate::live::frame::{Dropped, ROOM};
@@ -34,6 +35,7 @@ async fn on_join<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: 
         user: author.id,
         name: author.name,
     };
+    let _changing = Membership::change(&socket).await;
     // Into the broadcast room first: whoever joins the live room after us then announces
     // itself to us, and whoever joined before is in our reply. The other order leaves a gap
     // in which a joiner is in neither, and we never learn of them.
@@ -45,7 +47,7 @@ async fn on_join<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack: 
     // runs, so one of the two always sees the other. (Without this, 600 sockets that sent
     // `live:join` and closed left 55 in the room for good.)
     if !socket.connected() {
-        leave(&socket, &app).await;
+        leave_now(&socket, &app).await;
         return;
     }
     acknowledge(ack, Ok(json!({ "you": me, "participants": joined.others })));
@@ -111,6 +113,12 @@ async fn on_leave<A: Adapter>(socket: SocketRef<A>, State(app): State<App>, ack:
 
 /// Takes a socket out of the room, on `live:leave` or disconnect, and tells the others.
 pub async fn leave<A: Adapter>(socket: &SocketRef<A>, app: &App) {
+    let _changing = Membership::change(socket).await;
+    leave_now(socket, app).await;
+}
+
+/// [`leave`], for a caller that already holds the socket's membership lock.
+async fn leave_now<A: Adapter>(socket: &SocketRef<A>, app: &App) {
     if !app.live.leave(socket.id).await {
         return;
     }

@@ -6,9 +6,11 @@
 //! - [`chat`]: a connection's greeting and replay, `message` → clip, `report`, disconnect;
 //! - [`live`]: `live:join`, `live:frame`, `live:leave` (SPEC §3);
 //! - [`call`]: `call:join`, `call:leave`, and a ban ending calls (SPEC §9, §10);
-//! - [`call_signal`]: `call:signal`, checked and relayed in the order it was sent.
+//! - [`call_signal`]: `call:signal`, checked and relayed in the order it was sent;
+//! - [`membership`]: one socket's joins and leaves, one at a time.
 
 pub mod call;
 pub mod call_signal;
 pub mod chat;
 pub mod live;
+pub mod membership;

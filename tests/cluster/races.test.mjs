@@ -1,12 +1,14 @@
 // The join/disconnect race of tests/e2e/races.test.mjs, made to happen every time. In
-// cluster mode a call join asks Redis who is in the call (src/cluster/calls.rs) before it
-// puts the socket in the call on its node (src/call.rs `join_across`), and the disconnect of
+// cluster mode a call join asks Redis who is in the call (src/call/redis.rs) before it
+// puts the socket in the call on its node (src/call/rooms.rs `join`), and the disconnect of
 // a socket in no call needs no Redis at all. So with the cluster's Redis paused (SIGSTOP),
 // a socket that sends `call:join` and closes has its disconnect handled (the test waits for
 // it: the node's connection count drops) while its join waits for Redis; once Redis is let
 // go (SIGCONT), the join registers a socket whose disconnect clean-up has already run: the
 // interleaving that left sockets in their call for good before the join checked
-// `socket.connected()` afterwards. The clips' store is a Redis of its own that keeps running,
+// `socket.connected()` afterwards. (The disconnect's own leave now waits for the join,
+// src/events/membership.rs; its connection count drops before that, which is what the test
+// waits for.) The clips' store is a Redis of its own that keeps running,
 // so that /metrics (which counts the stored clips) answers meanwhile.
 //
 // One thing is not held: the node stops waiting for Redis after 1 s (its response timeout)
