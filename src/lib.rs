@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`config`]: the command-line flags and their environment fallbacks.
+//! - [`secret`]: a setting that is never printed (a token, a key, a URL with a password).
 //! - [`startup`]: what is taken before serving (ports, data dir, certificate) and its errors.
 //! - [`app`]: the state every handler shares.
 //! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, shutdown.
@@ -57,6 +58,7 @@ pub mod presence;
 pub mod rate_limit;
 pub mod redirect;
 pub mod request;
+pub mod secret;
 pub mod server;
 pub mod startup;
 pub mod store;

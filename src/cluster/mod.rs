@@ -28,8 +28,8 @@ use socketioxide_redis::drivers::Driver;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Secret;
 use crate::moderation::Bans;
+use crate::secret::Secret;
 use crate::store::Store;
 use driver::PubSub;
 
