@@ -10,6 +10,7 @@
 //! - [`app`]: the state every handler shares.
 //! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, shutdown.
 //! - [`tls`]: HTTPS — the certificate, reloaded on SIGHUP, and the TLS listener.
+//! - [`io_error`]: an I/O error as words in an operator's one-line message.
 //! - [`redirect`]: the plain-HTTP listener that redirects to HTTPS.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
 //! - [`admin`]: the moderation API under `/admin/` (only with `--admin-token`).
@@ -49,6 +50,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ice;
 pub mod identity;
+pub mod io_error;
 pub mod jpeg;
 pub mod live;
 pub mod metrics;
