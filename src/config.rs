@@ -169,6 +169,20 @@ impl Config {
             _ => None,
         }
     }
+
+    /// Parses `args` as if no environment variable were set. clap reads each setting's
+    /// variable as it builds the command, so a test that parsed with them would pass or
+    /// fail with the shell it runs in (a `PORT` or a `CLIP_TTL` set there).
+    #[cfg(test)]
+    pub(crate) fn from_args_only<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
+        Self::from_arg_matches_mut(&mut command.try_get_matches_from(args)?)
+    }
 }
 
 /// A name a certificate can be for: a DNS name or an IP address, nothing else (no
@@ -196,7 +210,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_spec() {
-        let config = Config::try_parse_from(["loopchat"]).unwrap();
+        let config = Config::from_args_only(["loopchat"]).unwrap();
         assert_eq!(config.port, 8080);
         assert_eq!(config.bind.to_string(), "0.0.0.0");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
@@ -213,7 +227,7 @@ mod tests {
 
     #[test]
     fn ice_servers_are_a_list_of_checked_urls() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--ice-servers",
             "stun:stun.example.org, turn:turn.example.org?transport=tcp",
@@ -230,7 +244,7 @@ mod tests {
                 "turns:turn.example.org"
             ]
         );
-        let refused = Config::try_parse_from(["loopchat", "--ice-servers", "https://stun.example"])
+        let refused = Config::from_args_only(["loopchat", "--ice-servers", "https://stun.example"])
             .unwrap_err()
             .to_string();
         assert!(refused.contains("--ice-servers"), "{refused}");
@@ -242,18 +256,18 @@ mod tests {
 
     #[test]
     fn call_max_is_at_least_one() {
-        let config = Config::try_parse_from(["loopchat", "--call-max", "2"]).unwrap();
+        let config = Config::from_args_only(["loopchat", "--call-max", "2"]).unwrap();
         assert_eq!(config.call_max.get(), 2);
-        assert!(Config::try_parse_from(["loopchat", "--call-max", "0"]).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--call-max", "-1"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--call-max", "0"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--call-max", "-1"]).is_err());
     }
 
     #[test]
     fn a_certificate_needs_its_key_and_the_other_way_round() {
-        assert!(Config::try_parse_from(["loopchat", "--tls-cert", "c.pem"]).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--tls-key", "k.pem"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-key", "k.pem"]).is_err());
         let config =
-            Config::try_parse_from(["loopchat", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            Config::from_args_only(["loopchat", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
                 .unwrap();
         assert_eq!(
             config.tls(),
@@ -266,7 +280,7 @@ mod tests {
 
     #[test]
     fn self_signed_takes_repeated_names_and_excludes_files() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--tls-self-signed",
             "--tls-name",
@@ -289,8 +303,8 @@ mod tests {
             "--tls-key",
             "k.pem",
         ];
-        assert!(Config::try_parse_from(both).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--tls-name", "chat.lan"]).is_err());
+        assert!(Config::from_args_only(both).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-name", "chat.lan"]).is_err());
     }
 
     #[test]
@@ -303,20 +317,20 @@ mod tests {
             "",
         ] {
             let parsed =
-                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", bad]);
+                Config::from_args_only(["loopchat", "--tls-self-signed", "--tls-name", bad]);
             assert!(parsed.is_err(), "{bad:?}");
         }
         for good in ["chat.lan", "192.168.1.5", "fe80::1", "my-pc"] {
             let parsed =
-                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", good]);
+                Config::from_args_only(["loopchat", "--tls-self-signed", "--tls-name", good]);
             assert!(parsed.is_ok(), "{good:?}");
         }
     }
 
     #[test]
     fn the_redirect_listener_needs_tls() {
-        assert!(Config::try_parse_from(["loopchat", "--http-redirect-port", "80"]).is_err());
-        let config = Config::try_parse_from([
+        assert!(Config::from_args_only(["loopchat", "--http-redirect-port", "80"]).is_err());
+        let config = Config::from_args_only([
             "loopchat",
             "--tls-self-signed",
             "--http-redirect-port",
@@ -329,7 +343,7 @@ mod tests {
     #[test]
     fn durations_are_humantime() {
         let config =
-            Config::try_parse_from(["loopchat", "--clip-ttl", "2s", "--sweep-every", "500ms"])
+            Config::from_args_only(["loopchat", "--clip-ttl", "2s", "--sweep-every", "500ms"])
                 .unwrap();
         assert_eq!(config.clip_ttl, Duration::from_secs(2));
         assert_eq!(config.sweep_every, Duration::from_millis(500));
@@ -337,7 +351,7 @@ mod tests {
 
     #[test]
     fn secrets_are_never_printed() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--admin-token",
             "a-long-admin-token-1",
@@ -364,14 +378,14 @@ mod tests {
             &["--allow-relaxed-durability"][..],
         ] {
             let args = std::iter::once("loopchat").chain(flags.iter().copied());
-            assert!(Config::try_parse_from(args).is_err(), "{flags:?}");
+            assert!(Config::from_args_only(args).is_err(), "{flags:?}");
         }
-        assert!(Config::try_parse_from(["loopchat", "--redis-url", "http://x/"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--redis-url", "http://x/"]).is_err());
     }
 
     #[test]
     fn a_short_admin_token_is_refused() {
-        assert!(Config::try_parse_from(["loopchat", "--admin-token", "too-short"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--admin-token", "too-short"]).is_err());
     }
 
     /// The refusal names the setting and why, and never the value: it ends up in logs.
@@ -400,7 +414,7 @@ mod tests {
             if flag == "--store-redis-url" {
                 args.extend(["--redis-url", "redis://127.0.0.1:1/"]);
             }
-            let message = Config::try_parse_from(args).unwrap_err().to_string();
+            let message = Config::from_args_only(args).unwrap_err().to_string();
             assert!(
                 message.contains(flag) && message.contains(reason),
                 "{message}"
@@ -411,7 +425,7 @@ mod tests {
 
     #[test]
     fn good_secrets_are_kept_as_given() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--admin-token",
             "a-token-of-sixteen+",
@@ -428,6 +442,6 @@ mod tests {
 
     #[test]
     fn a_zero_sweep_period_is_refused() {
-        assert!(Config::try_parse_from(["loopchat", "--sweep-every", "0s"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--sweep-every", "0s"]).is_err());
     }
 }

@@ -174,7 +174,7 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
         let data_dir = file.join("data");
-        let config = <Config as clap::Parser>::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat".as_ref(),
             "--data-dir".as_ref(),
             data_dir.as_os_str(),
