@@ -6,14 +6,15 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 
 use crate::ice::IceUrl;
 use crate::secret::{Secret, SecretParser};
 
 /// Settings for one loopchat server.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "loopchat", version, about)]
+#[command(name = "loopchat", version, about, after_help = ON_OFF_RULE)]
 pub struct Config {
     /// TCP port to listen on (0 = any free port; the chosen one is printed at start).
     #[arg(long, env = "PORT", default_value_t = 8080)]
@@ -54,7 +55,7 @@ pub struct Config {
     pub admin_token: Option<Secret>,
 
     /// Refuse clips whose text contains profanity.
-    #[arg(long, env = "FILTER_PROFANITY")]
+    #[arg(long, env = "FILTER_PROFANITY", action = ArgAction::SetTrue, value_parser = on_off())]
     pub filter_profanity: bool,
 
     /// PEM certificate chain (leaf first): serve HTTPS and WSS only. Read again on SIGHUP.
@@ -65,10 +66,9 @@ pub struct Config {
     #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// HTTPS with a certificate made once and kept in the data dir (for a LAN). The env
-    /// variable takes true/false, yes/no, on/off or 1/0.
-    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
+    /// HTTPS with a certificate made once and kept in the data dir (for a LAN).
+    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = ArgAction::SetTrue,
+          value_parser = on_off())]
     pub tls_self_signed: bool,
 
     /// Another host name or address for the self-signed certificate (repeatable; the env
@@ -99,7 +99,8 @@ pub struct Config {
 
     /// Start although the store's Redis does not fsync every write (`appendonly yes`,
     /// `appendfsync always`): an acked clip may then be lost if Redis stops.
-    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url")]
+    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url",
+          action = ArgAction::SetTrue, value_parser = on_off())]
     pub allow_relaxed_durability: bool,
 
     /// STUN/TURN server URLs the call pages use (repeatable; comma-separated), e.g.
@@ -122,6 +123,16 @@ pub struct Config {
     /// The most participants one call room takes.
     #[arg(long, env = "CALL_MAX", default_value_t = NonZeroUsize::new(8).unwrap())]
     pub call_max: NonZeroUsize,
+}
+
+/// How the environment variable of every on/off setting is read, said once in `--help`.
+const ON_OFF_RULE: &str = "The variable of an on/off setting (FILTER_PROFANITY, TLS_SELF_SIGNED, \
+ALLOW_RELAXED_DURABILITY) takes true/false, yes/no, on/off or 1/0, in any case.";
+
+/// One rule for every on/off setting's variable, so that an operator need not remember
+/// which setting takes which words: clap's boolish words, in any case.
+fn on_off() -> BoolishValueParser {
+    BoolishValueParser::new()
 }
 
 fn check_secret(text: &str) -> Result<(), &'static str> {
@@ -206,6 +217,8 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
 
     #[test]
@@ -443,5 +456,57 @@ mod tests {
     #[test]
     fn a_zero_sweep_period_is_refused() {
         assert!(Config::from_args_only(["loopchat", "--sweep-every", "0s"]).is_err());
+    }
+
+    /// What the on/off setting read from `variable` becomes when the variable holds
+    /// `value`. clap runs a variable's value through its setting's parser; this runs the
+    /// same parser, as the environment itself cannot be set safely while other tests run.
+    fn from_variable(variable: &str, value: &str) -> Result<bool, clap::Error> {
+        use clap::CommandFactory;
+        let command = Config::command();
+        let setting = command
+            .get_arguments()
+            .find(|arg| arg.get_env() == Some(OsStr::new(variable)))
+            .unwrap_or_else(|| panic!("no setting reads {variable}"));
+        assert!(
+            matches!(setting.get_action(), ArgAction::SetTrue),
+            "{variable} is read by an on/off setting, off unless given"
+        );
+        let value_only = clap::Arg::new("value").value_parser(setting.get_value_parser().clone());
+        let matches = clap::Command::new("setting")
+            .arg(value_only)
+            .try_get_matches_from(["setting", value])?;
+        Ok(*matches.get_one::<bool>("value").expect("a value is given"))
+    }
+
+    /// The README's rule for every on/off setting's variable.
+    fn assert_takes_the_on_off_words(variable: &str) {
+        for on in ["true", "yes", "on", "1", "TRUE", "Yes", "On", "t", "Y"] {
+            assert!(from_variable(variable, on).unwrap(), "{variable}={on}");
+        }
+        for off in ["false", "no", "off", "0", "False", "NO", "oFF", "f", "n"] {
+            assert!(!from_variable(variable, off).unwrap(), "{variable}={off}");
+        }
+        for neither in ["maybe", "2", "enabled", "tru"] {
+            assert!(
+                from_variable(variable, neither).is_err(),
+                "{variable}={neither}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_profanity_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("FILTER_PROFANITY");
+    }
+
+    #[test]
+    fn tls_self_signed_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("TLS_SELF_SIGNED");
+    }
+
+    #[test]
+    fn allow_relaxed_durability_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("ALLOW_RELAXED_DURABILITY");
     }
 }
