@@ -24,7 +24,9 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
-    /// Folder of the sled database that holds the clips.
+    /// Folder of this node's own files: the store (sled's files, and `gifs/` with one file
+    /// per clip) unless --redis-url; `id-secret` unless --id-secret or --redis-url; the
+    /// certificate and key of --tls-self-signed.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
