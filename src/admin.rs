@@ -23,10 +23,10 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::clip::now_ms;
-use crate::config::Secret;
 use crate::http::canonical_key;
 use crate::identity::UserId;
 use crate::moderation::Ban;
+use crate::secret::Secret;
 use crate::store::StoreError;
 
 /// The longest ban: a year.

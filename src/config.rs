@@ -6,13 +6,15 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 
 use crate::ice::IceUrl;
+use crate::secret::{Secret, SecretParser};
 
 /// Settings for one loopchat server.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "loopchat", version, about)]
+#[command(name = "loopchat", version, about, after_help = ON_OFF_RULE)]
 pub struct Config {
     /// TCP port to listen on (0 = any free port; the chosen one is printed at start).
     #[arg(long, env = "PORT", default_value_t = 8080)]
@@ -22,7 +24,9 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
-    /// Folder of the sled database that holds the clips.
+    /// Folder of this node's own files: the store (sled's files, and `gifs/` with one file
+    /// per clip) unless --redis-url; `id-secret` unless --id-secret or --redis-url; the
+    /// certificate and key of --tls-self-signed.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
@@ -53,7 +57,7 @@ pub struct Config {
     pub admin_token: Option<Secret>,
 
     /// Refuse clips whose text contains profanity.
-    #[arg(long, env = "FILTER_PROFANITY")]
+    #[arg(long, env = "FILTER_PROFANITY", action = ArgAction::SetTrue, value_parser = on_off())]
     pub filter_profanity: bool,
 
     /// PEM certificate chain (leaf first): serve HTTPS and WSS only. Read again on SIGHUP.
@@ -64,10 +68,9 @@ pub struct Config {
     #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// HTTPS with a certificate made once and kept in the data dir (for a LAN). The env
-    /// variable takes true/false, yes/no, on/off or 1/0.
-    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
+    /// HTTPS with a certificate made once and kept in the data dir (for a LAN).
+    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = ArgAction::SetTrue,
+          value_parser = on_off())]
     pub tls_self_signed: bool,
 
     /// Another host name or address for the self-signed certificate (repeatable; the env
@@ -98,7 +101,8 @@ pub struct Config {
 
     /// Start although the store's Redis does not fsync every write (`appendonly yes`,
     /// `appendfsync always`): an acked clip may then be lost if Redis stops.
-    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url")]
+    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url",
+          action = ArgAction::SetTrue, value_parser = on_off())]
     pub allow_relaxed_durability: bool,
 
     /// STUN/TURN server URLs the call pages use (repeatable; comma-separated), e.g.
@@ -123,56 +127,14 @@ pub struct Config {
     pub call_max: NonZeroUsize,
 }
 
-/// A setting that must never be printed: its `Debug` shows only that it is set.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// How the environment variable of every on/off setting is read, said once in `--help`.
+const ON_OFF_RULE: &str = "The variable of an on/off setting (FILTER_PROFANITY, TLS_SELF_SIGNED, \
+ALLOW_RELAXED_DURABILITY) takes true/false, yes/no, on/off or 1/0, in any case.";
 
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    #[cfg(test)]
-    pub(crate) fn for_tests(text: &str) -> Self {
-        Self(text.to_owned())
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("Secret(…)")
-    }
-}
-
-/// Reads a secret setting, checked by `check`, without ever quoting it: clap's own
-/// message for a bad value repeats the value, and that message ends up in the service's
-/// log, so a mistyped token or a Redis URL's password would be kept there.
-#[derive(Clone, Copy)]
-struct SecretParser(fn(&str) -> Result<(), &'static str>);
-
-impl clap::builder::TypedValueParser for SecretParser {
-    type Value = Secret;
-
-    fn parse_ref(
-        &self,
-        command: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Secret, clap::Error> {
-        let name = arg
-            .and_then(clap::Arg::get_long)
-            .map_or_else(|| "a secret setting".to_owned(), |long| format!("--{long}"));
-        let refuse = |reason: &str| {
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("{name} {reason} (its value is not shown, as it is a secret)\n"),
-            )
-            .with_cmd(command)
-        };
-        let text = value.to_str().ok_or_else(|| refuse("is not valid UTF-8"))?;
-        (self.0)(text).map_err(refuse)?;
-        Ok(Secret(text.to_owned()))
-    }
+/// One rule for every on/off setting's variable, so that an operator need not remember
+/// which setting takes which words: clap's boolish words, in any case.
+fn on_off() -> BoolishValueParser {
+    BoolishValueParser::new()
 }
 
 fn check_secret(text: &str) -> Result<(), &'static str> {
@@ -220,6 +182,20 @@ impl Config {
             _ => None,
         }
     }
+
+    /// Parses `args` as if no environment variable were set. clap reads each setting's
+    /// variable as it builds the command, so a test that parsed with them would pass or
+    /// fail with the shell it runs in (a `PORT` or a `CLIP_TTL` set there).
+    #[cfg(test)]
+    pub(crate) fn from_args_only<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
+        Self::from_arg_matches_mut(&mut command.try_get_matches_from(args)?)
+    }
 }
 
 /// A name a certificate can be for: a DNS name or an IP address, nothing else (no
@@ -243,11 +219,13 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
 
     #[test]
     fn defaults_match_the_spec() {
-        let config = Config::try_parse_from(["loopchat"]).unwrap();
+        let config = Config::from_args_only(["loopchat"]).unwrap();
         assert_eq!(config.port, 8080);
         assert_eq!(config.bind.to_string(), "0.0.0.0");
         assert_eq!(config.data_dir, PathBuf::from("./data"));
@@ -264,7 +242,7 @@ mod tests {
 
     #[test]
     fn ice_servers_are_a_list_of_checked_urls() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--ice-servers",
             "stun:stun.example.org, turn:turn.example.org?transport=tcp",
@@ -281,7 +259,7 @@ mod tests {
                 "turns:turn.example.org"
             ]
         );
-        let refused = Config::try_parse_from(["loopchat", "--ice-servers", "https://stun.example"])
+        let refused = Config::from_args_only(["loopchat", "--ice-servers", "https://stun.example"])
             .unwrap_err()
             .to_string();
         assert!(refused.contains("--ice-servers"), "{refused}");
@@ -293,18 +271,18 @@ mod tests {
 
     #[test]
     fn call_max_is_at_least_one() {
-        let config = Config::try_parse_from(["loopchat", "--call-max", "2"]).unwrap();
+        let config = Config::from_args_only(["loopchat", "--call-max", "2"]).unwrap();
         assert_eq!(config.call_max.get(), 2);
-        assert!(Config::try_parse_from(["loopchat", "--call-max", "0"]).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--call-max", "-1"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--call-max", "0"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--call-max", "-1"]).is_err());
     }
 
     #[test]
     fn a_certificate_needs_its_key_and_the_other_way_round() {
-        assert!(Config::try_parse_from(["loopchat", "--tls-cert", "c.pem"]).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--tls-key", "k.pem"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-key", "k.pem"]).is_err());
         let config =
-            Config::try_parse_from(["loopchat", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            Config::from_args_only(["loopchat", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
                 .unwrap();
         assert_eq!(
             config.tls(),
@@ -317,7 +295,7 @@ mod tests {
 
     #[test]
     fn self_signed_takes_repeated_names_and_excludes_files() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--tls-self-signed",
             "--tls-name",
@@ -340,8 +318,8 @@ mod tests {
             "--tls-key",
             "k.pem",
         ];
-        assert!(Config::try_parse_from(both).is_err());
-        assert!(Config::try_parse_from(["loopchat", "--tls-name", "chat.lan"]).is_err());
+        assert!(Config::from_args_only(both).is_err());
+        assert!(Config::from_args_only(["loopchat", "--tls-name", "chat.lan"]).is_err());
     }
 
     #[test]
@@ -354,20 +332,20 @@ mod tests {
             "",
         ] {
             let parsed =
-                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", bad]);
+                Config::from_args_only(["loopchat", "--tls-self-signed", "--tls-name", bad]);
             assert!(parsed.is_err(), "{bad:?}");
         }
         for good in ["chat.lan", "192.168.1.5", "fe80::1", "my-pc"] {
             let parsed =
-                Config::try_parse_from(["loopchat", "--tls-self-signed", "--tls-name", good]);
+                Config::from_args_only(["loopchat", "--tls-self-signed", "--tls-name", good]);
             assert!(parsed.is_ok(), "{good:?}");
         }
     }
 
     #[test]
     fn the_redirect_listener_needs_tls() {
-        assert!(Config::try_parse_from(["loopchat", "--http-redirect-port", "80"]).is_err());
-        let config = Config::try_parse_from([
+        assert!(Config::from_args_only(["loopchat", "--http-redirect-port", "80"]).is_err());
+        let config = Config::from_args_only([
             "loopchat",
             "--tls-self-signed",
             "--http-redirect-port",
@@ -380,7 +358,7 @@ mod tests {
     #[test]
     fn durations_are_humantime() {
         let config =
-            Config::try_parse_from(["loopchat", "--clip-ttl", "2s", "--sweep-every", "500ms"])
+            Config::from_args_only(["loopchat", "--clip-ttl", "2s", "--sweep-every", "500ms"])
                 .unwrap();
         assert_eq!(config.clip_ttl, Duration::from_secs(2));
         assert_eq!(config.sweep_every, Duration::from_millis(500));
@@ -388,7 +366,7 @@ mod tests {
 
     #[test]
     fn secrets_are_never_printed() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--admin-token",
             "a-long-admin-token-1",
@@ -415,14 +393,14 @@ mod tests {
             &["--allow-relaxed-durability"][..],
         ] {
             let args = std::iter::once("loopchat").chain(flags.iter().copied());
-            assert!(Config::try_parse_from(args).is_err(), "{flags:?}");
+            assert!(Config::from_args_only(args).is_err(), "{flags:?}");
         }
-        assert!(Config::try_parse_from(["loopchat", "--redis-url", "http://x/"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--redis-url", "http://x/"]).is_err());
     }
 
     #[test]
     fn a_short_admin_token_is_refused() {
-        assert!(Config::try_parse_from(["loopchat", "--admin-token", "too-short"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--admin-token", "too-short"]).is_err());
     }
 
     /// The refusal names the setting and why, and never the value: it ends up in logs.
@@ -451,7 +429,7 @@ mod tests {
             if flag == "--store-redis-url" {
                 args.extend(["--redis-url", "redis://127.0.0.1:1/"]);
             }
-            let message = Config::try_parse_from(args).unwrap_err().to_string();
+            let message = Config::from_args_only(args).unwrap_err().to_string();
             assert!(
                 message.contains(flag) && message.contains(reason),
                 "{message}"
@@ -462,7 +440,7 @@ mod tests {
 
     #[test]
     fn good_secrets_are_kept_as_given() {
-        let config = Config::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat",
             "--admin-token",
             "a-token-of-sixteen+",
@@ -479,6 +457,58 @@ mod tests {
 
     #[test]
     fn a_zero_sweep_period_is_refused() {
-        assert!(Config::try_parse_from(["loopchat", "--sweep-every", "0s"]).is_err());
+        assert!(Config::from_args_only(["loopchat", "--sweep-every", "0s"]).is_err());
+    }
+
+    /// What the on/off setting read from `variable` becomes when the variable holds
+    /// `value`. clap runs a variable's value through its setting's parser; this runs the
+    /// same parser, as the environment itself cannot be set safely while other tests run.
+    fn from_variable(variable: &str, value: &str) -> Result<bool, clap::Error> {
+        use clap::CommandFactory;
+        let command = Config::command();
+        let setting = command
+            .get_arguments()
+            .find(|arg| arg.get_env() == Some(OsStr::new(variable)))
+            .unwrap_or_else(|| panic!("no setting reads {variable}"));
+        assert!(
+            matches!(setting.get_action(), ArgAction::SetTrue),
+            "{variable} is read by an on/off setting, off unless given"
+        );
+        let value_only = clap::Arg::new("value").value_parser(setting.get_value_parser().clone());
+        let matches = clap::Command::new("setting")
+            .arg(value_only)
+            .try_get_matches_from(["setting", value])?;
+        Ok(*matches.get_one::<bool>("value").expect("a value is given"))
+    }
+
+    /// The README's rule for every on/off setting's variable.
+    fn assert_takes_the_on_off_words(variable: &str) {
+        for on in ["true", "yes", "on", "1", "TRUE", "Yes", "On", "t", "Y"] {
+            assert!(from_variable(variable, on).unwrap(), "{variable}={on}");
+        }
+        for off in ["false", "no", "off", "0", "False", "NO", "oFF", "f", "n"] {
+            assert!(!from_variable(variable, off).unwrap(), "{variable}={off}");
+        }
+        for neither in ["maybe", "2", "enabled", "tru"] {
+            assert!(
+                from_variable(variable, neither).is_err(),
+                "{variable}={neither}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_profanity_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("FILTER_PROFANITY");
+    }
+
+    #[test]
+    fn tls_self_signed_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("TLS_SELF_SIGNED");
+    }
+
+    #[test]
+    fn allow_relaxed_durability_takes_the_on_off_words() {
+        assert_takes_the_on_off_words("ALLOW_RELAXED_DURABILITY");
     }
 }

@@ -15,8 +15,8 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha1::Sha1;
 
-use crate::config::Secret;
 use crate::identity::UserId;
+use crate::secret::Secret;
 
 /// How long handed-out TURN credentials work: long enough for a long call, short enough
 /// that a leaked one is soon useless.

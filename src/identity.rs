@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Characters of base32 a user id keeps: 100 bits, plenty against collisions and guesses.
 const USER_ID_CHARS: usize = 20;

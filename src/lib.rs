@@ -7,10 +7,12 @@
 //! From the top down: every module uses only modules below it.
 //!
 //! - [`config`]: the command-line flags and their environment fallbacks.
+//! - [`secret`]: a setting that is never printed (a token, a key, a URL with a password).
 //! - [`startup`]: what is taken before serving (ports, data dir, certificate) and its errors.
 //! - [`server`]: wiring — the router with Socket.IO mounted, the listeners, the background
 //!   tasks, shutdown; the one place that chooses one node or a cluster.
 //! - [`tls`]: HTTPS — the certificate, reloaded on SIGHUP, and the TLS listener.
+//! - [`io_error`]: an I/O error as words in an operator's one-line message.
 //! - [`redirect`]: the plain-HTTP listener that redirects to HTTPS.
 //!
 //! The handlers:
@@ -69,6 +71,7 @@ pub mod headers;
 pub mod http;
 pub mod ice;
 pub mod identity;
+pub mod io_error;
 pub mod jpeg;
 pub mod live;
 pub mod member;
@@ -80,6 +83,7 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod refusal;
 pub mod request;
+pub mod secret;
 pub mod server;
 pub mod startup;
 pub mod store;

@@ -25,10 +25,7 @@ const SIGNAL_REFILL: Duration = Duration::from_millis(10);
 struct Bucket(Arc<DefaultDirectRateLimiter>);
 
 impl Bucket {
-    fn new(burst: NonZeroU32, refill: Duration) -> Self {
-        let quota = Quota::with_period(refill)
-            .expect("the refill period is longer than zero")
-            .allow_burst(burst);
+    fn new(quota: Quota) -> Self {
         Self(Arc::new(RateLimiter::direct(quota)))
     }
 
@@ -37,13 +34,27 @@ impl Bucket {
     }
 }
 
+fn quota(burst: NonZeroU32, refill: Duration) -> Quota {
+    Quota::with_period(refill)
+        .expect("the refill period is longer than zero")
+        .allow_burst(burst)
+}
+
+fn message_quota() -> Quota {
+    quota(BURST, REFILL)
+}
+
+fn signal_quota() -> Quota {
+    quota(SIGNAL_BURST, SIGNAL_REFILL)
+}
+
 /// One socket's bucket for `message`. Cloning shares the bucket.
 #[derive(Clone)]
 pub struct MessageLimit(Bucket);
 
 impl MessageLimit {
     pub fn new() -> Self {
-        Self(Bucket::new(BURST, REFILL))
+        Self(Bucket::new(message_quota()))
     }
 
     /// Takes a token if there is one.
@@ -64,7 +75,7 @@ pub struct SignalLimit(Bucket);
 
 impl SignalLimit {
     pub fn new() -> Self {
-        Self(Bucket::new(SIGNAL_BURST, SIGNAL_REFILL))
+        Self(Bucket::new(signal_quota()))
     }
 
     /// Takes a token if there is one.
@@ -81,7 +92,30 @@ impl Default for SignalLimit {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use governor::RateLimiter;
+    use governor::clock::FakeRelativeClock;
+
+    use super::{MessageLimit, message_quota, signal_quota};
+
+    // The limits as SPEC.md states them, written out here rather than taken from the code.
+    /// §5: more than 5 `message` events in a burst are refused…
+    const MESSAGE_BURST: usize = 5;
+    /// …and so is more than 20 in a minute. The burst counts towards those 20, so the other
+    /// 15 come back over the minute: one every 60 s / 15 = 4 s.
+    const MESSAGES_A_MINUTE: usize = 20;
+    const MESSAGE_COMES_BACK: Duration =
+        Duration::from_secs(60 / (MESSAGES_A_MINUTE - MESSAGE_BURST) as u64);
+    /// §9: more than 300 `call:signal` events in a burst are refused…
+    const SIGNAL_BURST: usize = 300;
+    /// …and so is more than 100 a second: a burst is more than a second's worth, so that
+    /// is the rate they come back at, one every 10 ms.
+    const SIGNALS_A_SECOND: u32 = 100;
+    const SIGNAL_COMES_BACK: Duration = Duration::from_millis(1_000 / SIGNALS_A_SECOND as u64);
+
+    /// How far short of a token's return "just before" is.
+    const JUST: Duration = Duration::from_millis(1);
 
     #[test]
     fn allows_a_burst_of_five_then_refuses() {
@@ -101,11 +135,88 @@ mod tests {
     }
 
     #[test]
-    fn signals_are_allowed_a_burst_of_300() {
-        let limit = SignalLimit::new();
-        // Taken at once: a few tokens may come back meanwhile (one every 10 ms) on a
-        // machine that pauses the test, never fifty.
-        let allowed = (0..400).filter(|_| limit.try_take()).count();
-        assert!((300..350).contains(&allowed), "{allowed}");
+    fn a_message_token_comes_back_every_four_seconds() {
+        let clock = FakeRelativeClock::default();
+        let bucket = RateLimiter::direct_with_clock(message_quota(), clock.clone());
+        let take = |attempts: usize| (0..attempts).filter(|_| bucket.check().is_ok()).count();
+
+        assert_eq!(
+            take(MESSAGE_BURST + 3),
+            MESSAGE_BURST,
+            "the burst, then refused"
+        );
+        clock.advance(MESSAGE_COMES_BACK - JUST);
+        assert_eq!(take(1), 0, "just before a token comes back");
+        clock.advance(JUST);
+        assert_eq!(take(3), 1, "exactly one came back");
+        clock.advance(MESSAGE_COMES_BACK - JUST);
+        assert_eq!(take(1), 0);
+        clock.advance(JUST);
+        assert_eq!(take(3), 1, "and the next, as long again later");
+        clock.advance(MESSAGE_COMES_BACK * 3);
+        assert_eq!(take(5), 3, "three periods, three tokens");
+    }
+
+    #[test]
+    fn no_minute_has_more_than_twenty_messages() {
+        let clock = FakeRelativeClock::default();
+        let bucket = RateLimiter::direct_with_clock(message_quota(), clock.clone());
+        let step = Duration::from_millis(100);
+        let minute = Duration::from_secs(60);
+        // A socket that sends all it may, looking every 100 ms, for five minutes.
+        let mut allowed = Vec::new();
+        let mut now = Duration::ZERO;
+        while now < minute * 5 {
+            while bucket.check().is_ok() {
+                allowed.push(now);
+            }
+            clock.advance(step);
+            now += step;
+        }
+
+        assert_eq!(
+            allowed
+                .iter()
+                .take_while(|&&at| at == Duration::ZERO)
+                .count(),
+            MESSAGE_BURST
+        );
+        for (first, &start) in allowed.iter().enumerate() {
+            let within = allowed[first..]
+                .iter()
+                .take_while(|&&at| at < start + minute)
+                .count();
+            assert!(
+                within <= MESSAGES_A_MINUTE,
+                "{within} messages in the minute from {start:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signal_token_comes_back_every_ten_milliseconds() {
+        let clock = FakeRelativeClock::default();
+        let bucket = RateLimiter::direct_with_clock(signal_quota(), clock.clone());
+        let take = |attempts: usize| (0..attempts).filter(|_| bucket.check().is_ok()).count();
+
+        assert_eq!(
+            take(SIGNAL_BURST + 100),
+            SIGNAL_BURST,
+            "the burst, then refused"
+        );
+        clock.advance(SIGNAL_COMES_BACK - JUST);
+        assert_eq!(take(1), 0, "just before a token comes back");
+        clock.advance(JUST);
+        assert_eq!(take(3), 1, "exactly one came back");
+        clock.advance(SIGNAL_COMES_BACK - JUST);
+        assert_eq!(take(1), 0);
+        clock.advance(JUST);
+        assert_eq!(take(3), 1, "and the next, as long again later");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            take(SIGNAL_BURST),
+            SIGNALS_A_SECOND as usize,
+            "a second gives a second's worth"
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, TlsMode};
+use crate::io_error::reason;
 use crate::tls::{self, Certificates, TlsError};
 
 /// Why the server cannot start: the thing that failed, why, and what to change.
@@ -34,20 +35,6 @@ pub enum StartError {
         reason(source)
     )]
     Signal { source: io::Error },
-}
-
-/// An I/O error as words in a sentence: "address already in use", without the "(os error
-/// 98)" that means nothing to an operator.
-pub fn reason(error: &io::Error) -> String {
-    let text = error.to_string();
-    let text = match text.rfind(" (os error ") {
-        Some(start) if text.ends_with(')') => &text[..start],
-        _ => &text,
-    };
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_lowercase().chain(chars).collect()
-    })
 }
 
 fn bind_hint(error: &io::Error, flag: &str) -> String {
@@ -166,13 +153,6 @@ async fn bind(
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_os_error_reads_as_words() {
-        let error = io::Error::from_raw_os_error(98);
-        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
-        assert_eq!(reason(&error), "address already in use");
-    }
-
     #[tokio::test]
     async fn a_busy_port_names_the_address_and_the_fix() {
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -194,7 +174,7 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
         let data_dir = file.join("data");
-        let config = <Config as clap::Parser>::try_parse_from([
+        let config = Config::from_args_only([
             "loopchat".as_ref(),
             "--data-dir".as_ref(),
             data_dir.as_os_str(),

@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use driver::PubSub;
 use health::Health;
 

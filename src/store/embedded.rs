@@ -1,18 +1,9 @@
 //! The embedded store of a single node: in `--data-dir` (SPEC §6), sled for the records
-//! and one file per GIF beside it.
-//!
-//! - sled tree `clips`:  key → the [`Clip`] as JSON (what replay reads);
-//! - sled tree `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds
-//!   what is due with one range scan instead of reading every clip;
-//! - `gifs/<key>.gif`: the GIF bytes (what `/clips/{key}.gif` serves; see [`gif_files`]
-//!   for why they are not in sled);
-//! - sled tree `reports`: clip key ‖ user id → nothing, one per user per clip (SPEC §10);
-//! - sled tree `bans`: user id → the [`Ban`] as JSON.
+//! and one file per GIF beside it, laid out as [`layout`] says.
 //!
 //! A clip's two records are written in one transaction, after its GIF file is on disk, so
-//! a stored clip always has its GIF. Keys are UUIDv7, so key order is creation order and
-//! replay is a reverse scan. Expiry is checked on every read as well, so an expired clip is
-//! never returned even before [`crate::sweep`] has removed it.
+//! a stored clip always has its GIF. Expiry is checked on every read as well, so an expired
+//! clip is never returned even before [`crate::sweep`] has removed it.
 //!
 //! Every write goes through the one writer thread of [`writer`] (group commit: one flush
 //! per batch); every read runs on tokio's blocking pool. No sled call or file access runs
@@ -24,30 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
-use super::gif_files::GifFiles;
+use super::layout::{Parts, expiry_key};
 use super::writer::{Applied, Change, Writer};
-use super::{Reported, StoreError};
+use super::{Reported, StoreError, legacy_gifs};
 use crate::clip::Clip;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;
-
-/// Where stores made before the GIFs moved to files kept them.
-const LEGACY_GIF_TREE: &str = "gifs";
-/// GIFs moved out of [`LEGACY_GIF_TREE`] per fsync, so an upgrade holds few in memory.
-const MIGRATION_BATCH: usize = 64;
-
-/// The sled database, its trees and the GIF folder; cheap to clone, every clone is the
-/// same store.
-#[derive(Clone)]
-pub(super) struct Parts {
-    pub(super) db: sled::Db,
-    pub(super) clips: sled::Tree,
-    pub(super) expiry: sled::Tree,
-    pub(super) reports: sled::Tree,
-    pub(super) bans: sled::Tree,
-    pub(super) gifs: GifFiles,
-}
 
 /// The embedded store; cheap to clone, every clone is the same store.
 #[derive(Clone)]
@@ -65,22 +39,8 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     pub fn open(path: &Path, metrics: CommitMetrics) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            // sled's own background flusher would be a second flusher beside the writer,
-            // and concurrent flushes are what deadlock sled 0.34. The writer flushes every
-            // batch anyway, so nothing stays unflushed for long.
-            .flush_every_ms(None)
-            .open()?;
-        let parts = Parts {
-            clips: db.open_tree("clips")?,
-            expiry: db.open_tree("expiry")?,
-            reports: db.open_tree("reports")?,
-            bans: db.open_tree("bans")?,
-            gifs: GifFiles::open(path)?,
-            db,
-        };
-        let moved = parts.move_legacy_gifs()?;
+        let parts = Parts::open(path)?;
+        let moved = legacy_gifs::move_to_files(&parts)?;
         if moved > 0 {
             tracing::info!(
                 moved,
@@ -315,60 +275,6 @@ impl Parts {
         reported.sort_by(|a, b| b.reports.cmp(&a.reports).then(b.key.cmp(&a.key)));
         Ok(reported)
     }
-
-    /// Moves the GIFs of a store made before they lived in files out of sled, each one on
-    /// disk before the tree that held them is dropped; returns how many.
-    fn move_legacy_gifs(&self) -> Result<usize, StoreError> {
-        let has_legacy = self
-            .db
-            .tree_names()
-            .iter()
-            .any(|name| name == LEGACY_GIF_TREE.as_bytes());
-        if !has_legacy {
-            return Ok(0);
-        }
-        let legacy = self.db.open_tree(LEGACY_GIF_TREE)?;
-        let mut moved = 0;
-        let mut batch = Vec::with_capacity(MIGRATION_BATCH);
-        let mut entries = legacy.iter();
-        loop {
-            batch.clear();
-            for entry in entries.by_ref().take(MIGRATION_BATCH) {
-                let (key, gif) = entry?;
-                if let Ok(key) = Uuid::from_slice(&key) {
-                    batch.push((key, gif));
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            let gifs: Vec<(Uuid, &[u8])> = batch
-                .iter()
-                .map(|(key, gif)| (*key, gif.as_ref()))
-                .collect();
-            self.gifs.write_durably(&gifs)?;
-            moved += gifs.len();
-        }
-        drop(legacy);
-        self.db.drop_tree(LEGACY_GIF_TREE)?;
-        self.db.flush()?;
-        Ok(moved)
-    }
-}
-
-/// Clip key first, so one clip's reports are one prefix of the `reports` tree.
-pub(super) fn report_key(key: Uuid, user: &UserId) -> Vec<u8> {
-    let mut report = key.as_bytes().to_vec();
-    report.extend_from_slice(user.as_str().as_bytes());
-    report
-}
-
-/// Big-endian expiry first, so byte order in the `expiry` tree is expiry order.
-pub(super) fn expiry_key(expires_at: u64, key: Uuid) -> [u8; 24] {
-    let mut due = [0; 24];
-    due[..8].copy_from_slice(&expires_at.to_be_bytes());
-    due[8..].copy_from_slice(key.as_bytes());
-    due
 }
 
 #[cfg(test)]
@@ -376,6 +282,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::store::legacy_gifs::{LEGACY_GIF_TREE, MIGRATION_BATCH};
     use crate::store::suite::{clip, user};
     use crate::store::writer::PURGE_BATCH;
 

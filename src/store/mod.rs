@@ -15,6 +15,8 @@
 
 mod embedded;
 mod gif_files;
+mod layout;
+mod legacy_gifs;
 mod redis_store;
 #[cfg(test)]
 mod suite;

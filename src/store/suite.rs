@@ -1,11 +1,12 @@
 //! The store's promises, checked against both backends: every test is an `async fn` over a
 //! [`Store`], run once on a fresh embedded store and once on a fresh `redis-server` of its
-//! own (Debian's `redis-server`, which the test command installs; started on a free port
-//! in a temporary folder, stopped when the test ends).
+//! own (Debian's `redis-server`, which the test command installs; listening on a Unix
+//! socket in a temporary folder, stopped when the test ends).
 //!
 //! Times are real (`now_ms()` plus offsets) because Redis expires keys by its own clock.
 
-use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,53 +51,48 @@ async fn keys(store: &Store, limit: usize, now_ms: u64) -> Vec<Uuid> {
     recent.iter().map(|clip| clip.key).collect()
 }
 
-/// A `redis-server` of the test's own, killed on drop.
+/// A `redis-server` of the test's own, killed on drop (a test that panics included). It
+/// listens on a Unix socket in its own folder, not on a port: a free port found first and
+/// taken later could be taken by another test's server in between.
 pub(crate) struct TestRedis {
     child: Child,
-    pub port: u16,
+    socket: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl TestRedis {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let socket = dir.path().join("redis.sock");
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
+            .args(["--port", "0", "--save", ""])
+            .arg("--unixsocket")
+            .arg(&socket)
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (scripts/test installs Debian's)");
+        // Held before the wait, so that a server that never answers is stopped as well.
+        let redis = Self {
+            child,
+            socket,
+            _dir: dir,
+        };
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while UnixStream::connect(&redis.socket).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "redis-server did not start"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
+        redis
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis+unix://{}", self.socket.display())
     }
 
     pub async fn store(&self) -> Store {

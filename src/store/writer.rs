@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::StoreError;
-use super::embedded::{Parts, expiry_key, report_key};
+use super::layout::{Parts, expiry_key, key_of, report_key};
 use crate::clip::Clip;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
@@ -452,11 +452,6 @@ fn remove_unrecorded_gifs(parts: &Parts, keys: impl Iterator<Item = Uuid>) {
     if let Err(error) = parts.gifs.remove(unrecorded) {
         tracing::warn!(%error, "removing GIF files of clips that were not stored failed");
     }
-}
-
-/// The clip key at the end of an `expiry` key.
-fn key_of(due_key: &[u8]) -> Option<Uuid> {
-    Uuid::from_slice(due_key.get(8..)?).ok()
 }
 
 /// The storage error of a transaction that never aborts by itself.

@@ -26,7 +26,7 @@ pub use listener::TlsListener;
 /// so an operator can fix it without reading the source.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read the TLS {what} {}: {}", path.display(), crate::startup::reason(source))]
+    #[error("cannot read the TLS {what} {}: {}", path.display(), crate::io_error::reason(source))]
     Unreadable {
         what: &'static str,
         path: PathBuf,
@@ -58,7 +58,7 @@ pub enum TlsError {
     Mismatch { cert: PathBuf, key: PathBuf },
     #[error("the TLS certificate in {} cannot be used: {reason}", path.display())]
     BadCertificate { path: PathBuf, reason: String },
-    #[error("cannot write the self-signed TLS {what} {}: {}", path.display(), crate::startup::reason(source))]
+    #[error("cannot write the self-signed TLS {what} {}: {}", path.display(), crate::io_error::reason(source))]
     Unwritable {
         what: &'static str,
         path: PathBuf,

@@ -1,0 +1,69 @@
+//! JPEG frames in, one looping GIF out: pure and synchronous, so the caller runs it on a
+//! blocking worker (see [`crate::encode_queue`]).
+//!
+//! How, and why (measured in `PERF.md`):
+//! - Every header is read and checked before any pixel is decoded, so a forged size is
+//!   refused before a buffer is allocated for it.
+//! - One palette for the whole clip, by Wu's method over sRGB: ten times faster than a
+//!   NeuQuant palette per frame, and colours no longer jump between frames (the main
+//!   cause of shimmer). No dithering: it adds a third to the size and visible noise.
+//! - After the first frame, a pixel whose colour on screen is about as near its new value
+//!   as the palette gets is left transparent over it, and each frame is cropped to the
+//!   pixels that did change. That steadies the webcam noise, and leaves LZW less to do.
+//! - LZW is our own hashed encoder (`lzw`), a third faster than the gif crate's; the gif
+//!   crate still writes the file around it.
+//!
+//! One module a step: `decode` (headers, then pixels), `palette`, `difference` (what each
+//! frame changes on screen), `write` (the frames as LZW, in the GIF); `quality` measures a
+//! GIF against its JPEGs for the tests (`tests.rs`) and the benchmark.
+
+use std::time::Duration;
+
+mod decode;
+mod difference;
+mod lzw;
+mod palette;
+#[doc(hidden)]
+pub mod quality;
+#[cfg(test)]
+mod tests;
+mod write;
+
+pub use decode::{EncodeError, MAX_SIDE};
+use decode::{decode_all, read_headers};
+use palette::clip_palette;
+use write::{centiseconds, write_gif};
+
+/// An encoded clip.
+#[derive(Debug, Clone)]
+pub struct Gif {
+    pub bytes: Vec<u8>,
+    pub width: u16,
+    pub height: u16,
+    pub frames: usize,
+    /// The delay the GIF really has: the requested one rounded to hundredths of a second.
+    pub delay_ms: u64,
+}
+
+/// Encodes `jpegs` as a GIF that shows each for `frame_delay` and loops forever.
+///
+/// # Errors
+///
+/// [`EncodeError::NoFrames`] for an empty clip; otherwise the first frame, in order, whose
+/// header is unreadable or gives a size the clip cannot have, and failing that the first
+/// whose pixels do not decode.
+pub fn encode_gif(jpegs: &[&[u8]], frame_delay: Duration) -> Result<Gif, EncodeError> {
+    let (decoders, size) = read_headers(jpegs)?;
+    let pixels = decode_all(decoders, size)?;
+    let colour_map = clip_palette(&pixels)?;
+    let delay = centiseconds(frame_delay);
+    let bytes = write_gif(&colour_map, &pixels, size, delay)
+        .expect("frames are built to fit the GIF and writing to a Vec cannot fail");
+    Ok(Gif {
+        bytes,
+        width: size.width_u16(),
+        height: size.height_u16(),
+        frames: jpegs.len(),
+        delay_ms: u64::from(delay) * 10,
+    })
+}
