@@ -81,7 +81,7 @@ impl App {
     /// Tells the other nodes, if any, that a moderator changed the bans.
     pub async fn bans_changed(&self) {
         if let Some(cluster) = &self.cluster {
-            crate::cluster::bans::announce_change(cluster).await;
+            crate::ban_sync::announce_change(cluster).await;
         }
     }
 

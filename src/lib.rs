@@ -35,10 +35,11 @@
 //! `presence/redis.rs`, `live/redis.rs`, `call/redis.rs`): a backend shares its feature's
 //! types and rules, and a newcomer finds both in one place. [`cluster`] holds only what
 //! they have in common: the connections and their heartbeat, the pub/sub under the
-//! Socket.IO adapter, which nodes are alive, and the bans' change notices.
+//! Socket.IO adapter, and which nodes are alive.
 //!
 //! Beside them:
 //! - [`sweep`]: the background task that deletes expired clips.
+//! - [`ban_sync`]: in a cluster, every node's bans kept the same as the store's.
 //! - [`encode_queue`]: runs the encoder on worker threads behind a bounded queue.
 //! - [`encoder`]: JPEG frames in, looping GIF out; pure and synchronous.
 //! - [`request`]: what a client sends, parsed into types that cannot be invalid.
@@ -57,6 +58,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod ban_sync;
 pub mod call;
 pub mod clip;
 pub mod cluster;

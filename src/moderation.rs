@@ -3,7 +3,7 @@
 //! Bans are checked on every clip and every live frame, so they are held in memory; every
 //! change goes through the store first, so they outlive a restart. The moderation API
 //! ([`crate::admin`]) is the only writer. In a cluster (SPEC §8) a change made on one node
-//! is announced to the others, which read the bans again ([`crate::cluster::follow_bans`]).
+//! is announced to the others, which read the bans again ([`crate::ban_sync`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 /// The whole redirect service, for a TLS port of `tls_port`.
 pub fn router(tls_port: u16) -> Router {
     Router::new()
-        .fallback(move |uri: Uri, headers: HeaderMap| async move {
-            redirect(&uri, &headers, tls_port)
-        })
+        .fallback(
+            move |uri: Uri, headers: HeaderMap| async move { redirect(&uri, &headers, tls_port) },
+        )
         .layer(crate::headers::nosniff())
 }
 

@@ -182,7 +182,7 @@ pub async fn run(
                 RedisLive::new(cluster.clone())
                     .announce_departed_nodes(io.clone(), stopping.clone()),
             );
-            tokio::spawn(crate::cluster::bans::follow_bans(
+            tokio::spawn(crate::ban_sync::follow_bans(
                 cluster.clone(),
                 app.store.clone(),
                 app.bans.clone(),

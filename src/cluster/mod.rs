@@ -8,14 +8,14 @@
 //!
 //! Here is only what they have in common: the connections ([`Cluster`]), their heartbeat
 //! ([`health`]), the reconnecting pub/sub under socketioxide-redis's adapter ([`driver`]),
-//! which nodes are alive ([`nodes`]), the bans' change notices ([`bans`]), and the id
-//! secret, made once for the whole cluster (`SET NX`).
+//! which nodes are alive ([`nodes`]), and the id secret, made once for the whole cluster
+//! (`SET NX`). The bans' change notices, which also need the store, are
+//! [`crate::ban_sync`].
 //!
 //! Every Redis connection here is a `ConnectionManager` with short timeouts, watched by a
 //! [`Health`] heartbeat: while Redis is away, calls fail at once instead of hanging
 //! handlers, `/healthz` answers 503, and the connection comes back by itself.
 
-pub mod bans;
 pub mod driver;
 pub mod health;
 pub mod nodes;

@@ -1,6 +1,7 @@
 //! Bans across nodes (SPEC §8, §10): every node checks its own copy of the bans in force
 //! ([`Bans`]), and the store keeps them; a node that changes them says so on a pub/sub
-//! channel, and every node reads them again.
+//! channel, and every node reads them again. Above both the store and the cluster's
+//! plumbing, which it joins.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use futures_util::StreamExt;
 use socketioxide_redis::drivers::Driver;
 use tokio_util::sync::CancellationToken;
 
-use super::Cluster;
+use crate::cluster::Cluster;
 use crate::moderation::Bans;
 use crate::store::Store;
 
