@@ -1,18 +1,22 @@
-//! The moderation API (SPEC §10), under `/admin/`, for whoever runs the server.
+//! Moderation (SPEC §10), for whoever runs the server: the API under `/admin/`, and the
+//! moderator's page at `/admin` that drives it from a browser.
 //!
-//! Served only when `--admin-token` is set; without it every `/admin/` path is simply
-//! unknown (404, [`disabled`]). Every request must carry `Authorization: Bearer <token>`,
-//! compared in constant time, or it gets 401 before any handler runs. Bodies and queries
-//! are parsed into types at the edge; what does not parse is 400 with a sentence saying
-//! why. Every action is logged at `info`, without the token.
+//! Served only when `--admin-token` is set; without it `/admin` and every `/admin/` path
+//! are simply unknown (404, [`disabled`]). Every API request must carry `Authorization:
+//! Bearer <token>`, compared in constant time, or it gets 401 before any handler runs. The
+//! page itself is the exception: a browser cannot send that header when it navigates, and
+//! the page holds nothing but its script, which asks for the token and sends it with each
+//! API call. Bodies and queries are parsed into types at the edge; what does not parse is
+//! 400 with a sentence saying why. Every action is logged at `info`, without the token.
 
 use std::collections::HashMap;
 
+use askama::Template;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, delete, get};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -26,7 +30,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::clip::now_ms;
 use crate::config::Secret;
-use crate::http::canonical_key;
+use crate::http::{HttpError, canonical_key, page_policy};
 use crate::identity::UserId;
 use crate::moderation::Ban;
 use crate::store::{Reported, StoreError};
@@ -38,7 +42,7 @@ const MAX_REASON_CHARS: usize = 500;
 
 pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
     let token = BearerToken::new(token);
-    Router::new()
+    let api = Router::new()
         .route("/admin/clips", get(list_clips))
         .route("/admin/clips/{key}", delete(delete_clip::<A>))
         .route("/admin/bans", get(list_bans).post(add_ban::<A>))
@@ -47,12 +51,36 @@ pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
         // Inside the token check: an unknown admin path is 404 only to whoever may know.
         .route("/admin/{*rest}", any(unknown))
         .layer(Extension(io))
-        .layer(middleware::from_fn_with_state(token, require_token))
+        .layer(middleware::from_fn_with_state(token, require_token));
+    // Outside the token check: what a moderator's browser opens by address.
+    let page = Router::new()
+        .route("/admin", get(moderator_page))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .layer(page_policy());
+    page.merge(api)
 }
 
-/// Without `--admin-token`: every `/admin/` path, whatever the method, is simply unknown.
+/// Without `--admin-token`: `/admin` and every `/admin/` path, whatever the method, are
+/// simply unknown; the page's address answers as any unknown page does.
 pub fn disabled() -> Router<App> {
-    Router::new().route("/admin/{*rest}", any(|| async { StatusCode::NOT_FOUND }))
+    let no_page = || async { HttpError::NotFound };
+    Router::new()
+        .route("/admin", any(no_page))
+        .route("/admin/", any(no_page))
+        .route(
+            "/admin/{*rest}",
+            any(|| async { StatusCode::NOT_FOUND }),
+        )
+}
+
+/// The moderator's page: markup and script only. Everything it shows comes from the API,
+/// with the token the moderator types in, so the page is the same for everyone.
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct ModeratorPage;
+
+async fn moderator_page() -> Result<Html<String>, HttpError> {
+    Ok(Html(ModeratorPage.render()?))
 }
 
 /// The admin token, kept as its SHA-256 so that comparing takes the same time whatever

@@ -1,6 +1,8 @@
 // The moderation API (SPEC §10) and what it does to the chat: delete a clip, ban (with
 // purge), list and lift bans, reports, the newest clips; every route's 404 without
-// --admin-token, 401 with a wrong token and 400 for a bad body or query.
+// --admin-token, 401 with a wrong token and 400 for a bad body or query; and the
+// moderator's page at /admin, served without the bearer header (tests/browser/admin.test.mjs
+// drives it).
 import assert from 'node:assert/strict';
 import {
   e2e, once, expectNoEvent, sendClip, sendGoodClip, loadFrames, fetchGif, replayKeys, clipsStored,
@@ -41,12 +43,38 @@ const ROUTES = [
 
 e2e('without --admin-token every /admin/ path is 404, with or without a token', async (t, h) => {
   const server = await h.server();
-  for (const [method, path, body] of ROUTES) {
+  for (const [method, path, body] of [...ROUTES, ['GET', '/admin'], ['GET', '/admin/'], ['POST', '/admin']]) {
     for (const auth of [false, ADMIN]) {
       const { status } = await admin(server.url, method, path, { body, auth });
       assert.equal(status, 404, `${method} ${path} (token: ${Boolean(auth)})`);
     }
   }
+});
+
+e2e('with --admin-token the moderator\'s page is served at /admin without a token, as the other pages are', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN] });
+  const chat = await fetch(`${server.url}/`);
+  const page = await fetch(`${server.url}/admin`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.equal(page.headers.get('content-security-policy'), chat.headers.get('content-security-policy'), 'the same policy as the chat page');
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  const html = await page.text();
+  assert.match(html, /<script type="module" src="\/js\/admin\.js"><\/script>/);
+  assert.doesNotMatch(html, /<script>|<script type="module">|\son[a-z]+=/, 'no inline script or handler');
+  assert.doesNotMatch(html, new RegExp(ADMIN), 'the page holds no token');
+  for (const module of ['admin.js', 'admin-api.js', 'admin-render.js', 'admin-dialogs.js']) {
+    const script = await fetch(`${server.url}/js/${module}`);
+    assert.equal(script.status, 200, module);
+    assert.match(script.headers.get('content-type'), /javascript/, module);
+  }
+
+  const slash = await fetch(`${server.url}/admin/`, { redirect: 'manual' });
+  assert.equal(slash.status, 308, '/admin/ leads to the page');
+  assert.equal(slash.headers.get('location'), '/admin');
+  // Only the page is outside the token check.
+  assert.equal((await admin(server.url, 'GET', '/admin/clips', { auth: false })).status, 401);
+  assert.equal((await admin(server.url, 'GET', '/admin/page', { auth: false })).status, 401);
 });
 
 e2e('with --admin-token every /admin/ path is 401 without the right bearer token', async (t, h) => {
