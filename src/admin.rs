@@ -67,10 +67,7 @@ pub fn disabled() -> Router<App> {
     Router::new()
         .route("/admin", any(no_page))
         .route("/admin/", any(no_page))
-        .route(
-            "/admin/{*rest}",
-            any(|| async { StatusCode::NOT_FOUND }),
-        )
+        .route("/admin/{*rest}", any(|| async { StatusCode::NOT_FOUND }))
 }
 
 /// The moderator's page: markup and script only. Everything it shows comes from the API,
@@ -344,9 +341,21 @@ mod tests {
     fn a_clip_limit_is_a_whole_number_from_1_to_200_and_50_unless_asked() {
         assert_eq!(ClipLimit::parse(&[]), Ok(ClipLimit(50)));
         for (text, limit) in [("1", 1), ("200", 200), ("7", 7)] {
-            assert_eq!(ClipLimit::parse(&query(&[("limit", text)])), Ok(ClipLimit(limit)));
+            assert_eq!(
+                ClipLimit::parse(&query(&[("limit", text)])),
+                Ok(ClipLimit(limit))
+            );
         }
-        for text in ["0", "201", "-1", "1.5", "", "ten", " 5", "99999999999999999999999"] {
+        for text in [
+            "0",
+            "201",
+            "-1",
+            "1.5",
+            "",
+            "ten",
+            " 5",
+            "99999999999999999999999",
+        ] {
             let refused = ClipLimit::parse(&query(&[("limit", text)])).unwrap_err();
             assert!(refused.contains("from 1 to 200"), "{text:?}: {refused}");
         }
@@ -360,7 +369,10 @@ mod tests {
             query(&[("limit", "5"), ("user", "x")]),
         ] {
             let refused = ClipLimit::parse(&pairs).unwrap_err();
-            assert!(refused.contains("only query parameter is `limit`"), "{pairs:?}: {refused}");
+            assert!(
+                refused.contains("only query parameter is `limit`"),
+                "{pairs:?}: {refused}"
+            );
         }
     }
 }
