@@ -1,17 +1,23 @@
-//! The moderation API (SPEC §10), under `/admin/`, for whoever runs the server.
+//! Moderation (SPEC §10), for whoever runs the server: the API under `/admin/`, and the
+//! moderator's page at `/admin` that drives it from a browser.
 //!
-//! Served only when `--admin-token` is set; without it every `/admin/` path is simply
-//! unknown (404, [`disabled`]). Every request must carry `Authorization: Bearer <token>`, compared in
-//! constant time, or it gets 401 before any handler runs. Bodies are parsed into types at
-//! the edge; what does not parse is 400 with a sentence saying why. Every action is logged
-//! at `info`, without the token.
+//! Served only when `--admin-token` is set; without it `/admin` and every `/admin/` path
+//! are simply unknown (404, [`disabled`]). Every API request must carry `Authorization:
+//! Bearer <token>`, compared in constant time, or it gets 401 before any handler runs. The
+//! page itself is the exception: a browser cannot send that header when it navigates, and
+//! the page holds nothing but its script, which asks for the token and sends it with each
+//! API call. Bodies and queries are parsed into types at the edge; what does not parse is
+//! 400 with a sentence saying why. Every action is logged at `info`, without the token.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, delete, get};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -23,11 +29,11 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::clip::now_ms;
-use crate::http::canonical_key;
+use crate::http::{HttpError, canonical_key, page_policy};
 use crate::identity::UserId;
 use crate::moderation::Ban;
 use crate::secret::Secret;
-use crate::store::StoreError;
+use crate::store::{Reported, StoreError};
 
 /// The longest ban: a year.
 const MAX_BAN_MINUTES: u64 = 525_600;
@@ -36,23 +42,42 @@ const MAX_REASON_CHARS: usize = 500;
 
 pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
     let token = BearerToken::new(token);
-    Router::new()
+    let api = Router::new()
+        .route("/admin/clips", get(list_clips))
         .route("/admin/clips/{key}", delete(delete_clip::<A>))
         .route("/admin/bans", get(list_bans).post(add_ban::<A>))
         .route("/admin/bans/{user}", delete(lift_ban))
         .route("/admin/reports", get(list_reports))
         // Inside the token check: an unknown admin path is 404 only to whoever may know.
-        .route("/admin/{*rest}", axum::routing::any(unknown))
+        .route("/admin/{*rest}", any(unknown))
         .layer(Extension(io))
-        .layer(middleware::from_fn_with_state(token, require_token))
+        .layer(middleware::from_fn_with_state(token, require_token));
+    // Outside the token check: what a moderator's browser opens by address.
+    let page = Router::new()
+        .route("/admin", get(moderator_page))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .layer(page_policy());
+    page.merge(api)
 }
 
-/// Without `--admin-token`: every `/admin/` path, whatever the method, is simply unknown.
+/// Without `--admin-token`: `/admin` and every `/admin/` path, whatever the method, are
+/// simply unknown; the page's address answers as any unknown page does.
 pub fn disabled() -> Router<App> {
-    Router::new().route(
-        "/admin/{*rest}",
-        axum::routing::any(|| async { StatusCode::NOT_FOUND }),
-    )
+    let no_page = || async { HttpError::NotFound };
+    Router::new()
+        .route("/admin", any(no_page))
+        .route("/admin/", any(no_page))
+        .route("/admin/{*rest}", any(|| async { StatusCode::NOT_FOUND }))
+}
+
+/// The moderator's page: markup and script only. Everything it shows comes from the API,
+/// with the token the moderator types in, so the page is the same for everyone.
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct ModeratorPage;
+
+async fn moderator_page() -> Result<Html<String>, HttpError> {
+    Ok(Html(ModeratorPage.render()?))
 }
 
 /// The admin token, kept as its SHA-256 so that comparing takes the same time whatever
@@ -230,11 +255,124 @@ async fn list_reports(State(app): State<App>) -> Result<Response, AdminError> {
     Ok(Json(app.store.reports(now_ms()).await?).into_response())
 }
 
+/// How many clips `GET /admin/clips` lists: `?limit=N`, or [`ClipLimit::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClipLimit(usize);
+
+impl ClipLimit {
+    const DEFAULT: Self = Self(50);
+    /// Enough to see a flood; few enough that one request stays small.
+    const MAX: usize = 200;
+
+    /// The limit the query asks for; the only parameter it may hold is `limit`, once.
+    fn parse(query: &[(String, String)]) -> Result<Self, String> {
+        match query {
+            [] => Ok(Self::DEFAULT),
+            [(name, value)] if name == "limit" => value
+                .parse()
+                .ok()
+                .filter(|limit| (1..=Self::MAX).contains(limit))
+                .map(Self)
+                .ok_or_else(|| {
+                    format!(
+                        "`limit` must be a whole number from 1 to {}, not {value:?}",
+                        Self::MAX
+                    )
+                }),
+            _ => Err(format!(
+                "the only query parameter is `limit`, once: a whole number from 1 to {}",
+                Self::MAX
+            )),
+        }
+    }
+}
+
+/// `GET /admin/clips?limit=N`: the newest unexpired clips, newest first, each with its
+/// report count, so that spam nobody reported can be acted on too. The entries have the
+/// shape of `GET /admin/reports`'s ([`Reported`]), with 0 for a clip nobody reported.
+async fn list_clips(
+    State(app): State<App>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, AdminError> {
+    let Query(query) = query.map_err(|rejection| AdminError::BadRequest(rejection.body_text()))?;
+    let ClipLimit(limit) = ClipLimit::parse(&query).map_err(AdminError::BadRequest)?;
+    let now = now_ms();
+    let clips = app.store.recent(limit, now).await?;
+    let counts: HashMap<Uuid, usize> = app
+        .store
+        .reports(now)
+        .await?
+        .into_iter()
+        .map(|reported| (reported.key, reported.reports))
+        .collect();
+    let newest_first: Vec<Reported> = clips
+        .into_iter()
+        .rev()
+        .map(|clip| Reported {
+            key: clip.key,
+            reports: counts.get(&clip.key).copied().unwrap_or(0),
+            clip,
+        })
+        .collect();
+    Ok(Json(newest_first).into_response())
+}
+
 /// Tells every page to drop these clips.
 async fn announce_removed<A: Adapter>(io: &SocketIo<A>, keys: &[Uuid]) {
     for key in keys {
         if let Err(error) = io.emit("message:removed", &json!({ "key": key })).await {
             tracing::warn!(%error, %key, "announcing a removed clip failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_clip_limit_is_a_whole_number_from_1_to_200_and_50_unless_asked() {
+        assert_eq!(ClipLimit::parse(&[]), Ok(ClipLimit(50)));
+        for (text, limit) in [("1", 1), ("200", 200), ("7", 7)] {
+            assert_eq!(
+                ClipLimit::parse(&query(&[("limit", text)])),
+                Ok(ClipLimit(limit))
+            );
+        }
+        for text in [
+            "0",
+            "201",
+            "-1",
+            "1.5",
+            "",
+            "ten",
+            " 5",
+            "99999999999999999999999",
+        ] {
+            let refused = ClipLimit::parse(&query(&[("limit", text)])).unwrap_err();
+            assert!(refused.contains("from 1 to 200"), "{text:?}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_clip_query_holds_limit_once_and_nothing_else() {
+        for pairs in [
+            query(&[("limt", "5")]),
+            query(&[("limit", "5"), ("limit", "6")]),
+            query(&[("limit", "5"), ("user", "x")]),
+        ] {
+            let refused = ClipLimit::parse(&pairs).unwrap_err();
+            assert!(
+                refused.contains("only query parameter is `limit`"),
+                "{pairs:?}: {refused}"
+            );
         }
     }
 }

@@ -25,16 +25,21 @@ pub fn routes() -> Router<App> {
         .route("/live", get(live_page))
         .route("/call", get(new_call))
         .route("/call/{room}", get(call_page))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        ));
+        .layer(page_policy());
     Router::new()
         .merge(pages)
         .route("/clips/{file}", get(clip_gif))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(public_file))
+}
+
+/// The Content-Security-Policy header of every page, the moderator's included.
+pub(crate) fn page_policy() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    )
 }
 
 /// An HTTP failure: the client learns the status, the log learns the cause.

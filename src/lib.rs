@@ -20,7 +20,8 @@
 //!   room, the call rooms and their signalling.
 //! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
 //! - [`headers`]: the response headers every listener sets (`nosniff`).
-//! - [`admin`]: the moderation API under `/admin/` (only with `--admin-token`).
+//! - [`admin`]: the moderation API under `/admin/` and the moderator's page at `/admin`
+//!   (only with `--admin-token`).
 //!
 //! The state they share, [`app::App`], and below it each feature's state, one type each
 //! that works the same on one node or many:

@@ -138,10 +138,12 @@ class BrowserHarness {
    * Opens `path` (relative to the server's URL, or absolute) in a fresh browser context (its own storage, like another person's
    * browser). `name` is the display name the page asks the server for; `camera: 'denied'`
    * makes getUserMedia fail as when the person refuses the camera; `prepare(context)` runs
-   * before the page loads; `browser` is one made by `launch` instead of the first.
+   * before the page loads; `browser` is one made by `launch` instead of the first;
+   * `contextOptions` are playwright's for the new context (e.g. `{ bypassCSP: true }` for
+   * a page that injects a test tool as a script).
    */
-  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path, prepare, browser = this.browser } = {}) {
-    const context = await browser.newContext({ viewport });
+  async open(path, { name, camera = 'fake', viewport = DESKTOP, label = name ?? path, prepare, browser = this.browser, contextOptions = {} } = {}) {
+    const context = await browser.newContext({ viewport, ...contextOptions });
     // E.g. routes that tamper with the page's traffic, set before it loads.
     await prepare?.(context);
     if (name !== undefined) {

@@ -1,5 +1,6 @@
 // Moderation across nodes (SPEC §8 with §10): a removal, a ban (with purge), its lifting and
-// reports made through one node hold on the other, whose clients are told.
+// reports made through one node hold on the other, whose clients are told; either node
+// lists the newest clips of both from the shared store.
 //
 // Fails until cluster mode lands (issue 11): the nodes are started with --redis-url.
 import assert from 'node:assert/strict';
@@ -131,4 +132,41 @@ test('reports made on both nodes are counted once per user and listed by either 
     const { json } = await admin(node.url, 'GET', '/admin/reports');
     assert.deepEqual(json.filter((entry) => entry.key === clip.key).map(({ reports }) => reports), [2], `two users reported it, as ${node.url} sees it`);
   }
+});
+
+test('GET /admin/clips on either node lists the newest clips of both, newest first with their reports', async (t, h, { nodes: [a, b] }) => {
+  const onA = await h.client(a.url, { name: 'author-a', token: token(13) });
+  const onB = await h.client(b.url, { name: 'author-b', token: token(14) });
+  const reader = await h.client(b.url, { name: 'reader', token: token(15) });
+  const sent = [
+    await sendGoodClip(onA.socket, { message: 'first, on A', frames: [FRAMES[0]] }),
+    await sendGoodClip(onB.socket, { message: 'second, on B', frames: [FRAMES[1]] }),
+    await sendGoodClip(onA.socket, { message: 'third, on A', frames: [FRAMES[2]] }),
+  ];
+  assert.deepEqual(await reader.socket.timeout(WAIT_MS).emitWithAck('report', { key: sent[1].key }), { ok: true });
+
+  // The other tests of this file leave clips behind: these three are the newest.
+  for (const node of [a, b]) {
+    const { status, json } = await admin(node.url, 'GET', '/admin/clips?limit=3');
+    assert.equal(status, 200);
+    assert.deepEqual(json.map(({ key, reports }) => ({ key, reports })), [
+      { key: sent[2].key, reports: 0 },
+      { key: sent[1].key, reports: 1 },
+      { key: sent[0].key, reports: 0 },
+    ], `as ${node.url} lists them`);
+    assert.deepEqual(json.map((entry) => entry.clip), [...sent].reverse(), 'each entry carries its Clip');
+    assert.deepEqual((await admin(node.url, 'GET', '/admin/clips')).json.slice(0, 3).map((entry) => entry.key), [sent[2].key, sent[1].key, sent[0].key], 'and first by default');
+    assert.deepEqual((await admin(node.url, 'GET', '/admin/clips?limit=1')).json.map((entry) => entry.key), [sent[2].key]);
+  }
+
+  assert.equal((await admin(a.url, 'DELETE', `/admin/clips/${sent[2].key}`)).status, 204);
+  assert.deepEqual((await admin(b.url, 'GET', '/admin/clips?limit=2')).json.map((entry) => entry.key), [sent[1].key, sent[0].key], 'a removal through A is not listed by B');
+
+  for (const query of ['limit=0', 'limit=201', 'limit=x', 'limt=3']) {
+    const { status, json } = await admin(b.url, 'GET', `/admin/clips?${query}`);
+    assert.equal(status, 400, query);
+    assert.match(json.error, /limit/, query);
+  }
+  const anonymous = await fetch(`${a.url}/admin/clips`);
+  assert.equal(anonymous.status, 401, 'the token is needed on a cluster node too');
 });

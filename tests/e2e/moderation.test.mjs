@@ -1,6 +1,8 @@
 // The moderation API (SPEC §10) and what it does to the chat: delete a clip, ban (with
-// purge), list and lift bans, reports; every route's 404 without --admin-token, 401 with a
-// wrong token and 400 for a bad body.
+// purge), list and lift bans, reports, the newest clips; every route's 404 without
+// --admin-token, 401 with a wrong token and 400 for a bad body or query; and the
+// moderator's page at /admin, served without the bearer header (tests/browser/admin.test.mjs
+// drives it).
 import assert from 'node:assert/strict';
 import {
   e2e, once, expectNoEvent, sendClip, sendGoodClip, loadFrames, fetchGif, replayKeys, clipsStored,
@@ -33,17 +35,46 @@ const ROUTES = [
   ['GET', '/admin/bans'],
   ['DELETE', `/admin/bans/${SOME_USER}`],
   ['GET', '/admin/reports'],
+  ['GET', '/admin/clips'],
+  ['GET', '/admin/clips?limit=5'],
+  ['GET', '/admin/clips?limit=0'],
   ['GET', '/admin/anything-else'],
 ];
 
 e2e('without --admin-token every /admin/ path is 404, with or without a token', async (t, h) => {
   const server = await h.server();
-  for (const [method, path, body] of ROUTES) {
+  for (const [method, path, body] of [...ROUTES, ['GET', '/admin'], ['GET', '/admin/'], ['POST', '/admin']]) {
     for (const auth of [false, ADMIN]) {
       const { status } = await admin(server.url, method, path, { body, auth });
       assert.equal(status, 404, `${method} ${path} (token: ${Boolean(auth)})`);
     }
   }
+});
+
+e2e('with --admin-token the moderator\'s page is served at /admin without a token, as the other pages are', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN] });
+  const chat = await fetch(`${server.url}/`);
+  const page = await fetch(`${server.url}/admin`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.equal(page.headers.get('content-security-policy'), chat.headers.get('content-security-policy'), 'the same policy as the chat page');
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  const html = await page.text();
+  assert.match(html, /<script type="module" src="\/js\/admin\.js"><\/script>/);
+  assert.doesNotMatch(html, /<script>|<script type="module">|\son[a-z]+=/, 'no inline script or handler');
+  assert.doesNotMatch(html, new RegExp(ADMIN), 'the page holds no token');
+  for (const module of ['admin.js', 'admin-api.js', 'admin-render.js', 'admin-dialogs.js']) {
+    const script = await fetch(`${server.url}/js/${module}`);
+    assert.equal(script.status, 200, module);
+    assert.match(script.headers.get('content-type'), /javascript/, module);
+  }
+
+  const slash = await fetch(`${server.url}/admin/`, { redirect: 'manual' });
+  assert.equal(slash.status, 308, '/admin/ leads to the page');
+  assert.equal(slash.headers.get('location'), '/admin');
+  // Only the page is outside the token check.
+  assert.equal((await admin(server.url, 'GET', '/admin/clips', { auth: false })).status, 401);
+  assert.equal((await admin(server.url, 'GET', '/admin/page', { auth: false })).status, 401);
 });
 
 e2e('with --admin-token every /admin/ path is 401 without the right bearer token', async (t, h) => {
@@ -202,6 +233,74 @@ e2e('report: counted once per user, listed most reported first; unknown or bad k
   // A deleted clip takes its reports with it.
   assert.equal((await admin(server.url, 'DELETE', `/admin/clips/${twice.key}`)).status, 204);
   assert.deepEqual((await admin(server.url, 'GET', '/admin/reports')).json.map((r) => r.key), [reportedOnce.key]);
+});
+
+e2e('GET /admin/clips: the newest unexpired clips, newest first, with their reports; limit 1 to 200, default 50', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN] });
+  const author = await h.client(server.url, { name: 'author', token: token(8) });
+  const reader = await h.client(server.url, { name: 'reader', token: token(9) });
+  const other = await h.client(server.url, { name: 'other', token: token(10) });
+  const sent = [];
+  for (let i = 0; i < 4; i += 1) sent.push(await sendGoodClip(author.socket, { message: `clip ${i}`, frames: [FRAMES[i]] }));
+  for (const client of [reader, other]) {
+    assert.deepEqual(await client.socket.timeout(WAIT_MS).emitWithAck('report', { key: sent[1].key }), { ok: true });
+  }
+  assert.deepEqual(await reader.socket.timeout(WAIT_MS).emitWithAck('report', { key: sent[3].key }), { ok: true });
+
+  const all = await admin(server.url, 'GET', '/admin/clips');
+  assert.equal(all.status, 200);
+  assert.deepEqual(all.json.map(({ key, reports }) => ({ key, reports })), [
+    { key: sent[3].key, reports: 1 },
+    { key: sent[2].key, reports: 0 },
+    { key: sent[1].key, reports: 2 },
+    { key: sent[0].key, reports: 0 },
+  ], 'newest first, each with its report count');
+  assert.deepEqual(all.json.map((entry) => entry.clip), [...sent].reverse(), 'each entry carries its Clip');
+
+  assert.deepEqual((await admin(server.url, 'GET', '/admin/clips?limit=2')).json.map((entry) => entry.key), [sent[3].key, sent[2].key]);
+  assert.deepEqual((await admin(server.url, 'GET', '/admin/clips?limit=1')).json.map((entry) => entry.key), [sent[3].key]);
+  assert.equal((await admin(server.url, 'GET', '/admin/clips?limit=200')).json.length, 4);
+
+  // A removed clip is not listed.
+  assert.equal((await admin(server.url, 'DELETE', `/admin/clips/${sent[3].key}`)).status, 204);
+  assert.deepEqual((await admin(server.url, 'GET', '/admin/clips')).json.map((entry) => entry.key), [sent[2].key, sent[1].key, sent[0].key]);
+
+  for (const query of ['limit=0', 'limit=201', 'limit=-1', 'limit=1.5', 'limit=ten', 'limit=', 'limit=99999999999999999999999']) {
+    const { status, json } = await admin(server.url, 'GET', `/admin/clips?${query}`);
+    assert.equal(status, 400, query);
+    assert.match(json.error, /`limit` must be a whole number from 1 to 200/, `${query}: ${json.error}`);
+  }
+  for (const query of ['limt=5', 'limit=5&limit=6', 'limit=5&user=x']) {
+    const { status, json } = await admin(server.url, 'GET', `/admin/clips?${query}`);
+    assert.equal(status, 400, query);
+    assert.match(json.error, /only query parameter is `limit`/, `${query}: ${json.error}`);
+  }
+});
+
+e2e('GET /admin/clips lists 50 unless asked for more', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN] });
+  // Five clips a socket fit in one burst of the rate limit; one socket sends one at a time.
+  const authors = await Promise.all(Array.from({ length: 11 }, (_, i) => h.client(server.url, { name: `author-${i}`, token: token(20 + i) })));
+  const sent = (await Promise.all(authors.map(async (author, a) => {
+    const clips = [];
+    for (let i = a; i < 52; i += authors.length) clips.push(await sendGoodClip(author.socket, { message: `${i}`, frames: [FRAMES[i % FRAMES.length]] }));
+    return clips;
+  }))).flat();
+  assert.equal(sent.length, 52);
+  // Keys are UUIDv7: their order is the order the server made the clips in.
+  const newestFirst = sent.map((clip) => clip.key).sort().reverse();
+  const listed = async (query) => (await admin(server.url, 'GET', `/admin/clips${query}`)).json.map((entry) => entry.key);
+  assert.deepEqual(await listed(''), newestFirst.slice(0, 50), 'the 50 newest, newest first');
+  assert.deepEqual(await listed('?limit=51'), newestFirst.slice(0, 51));
+  assert.deepEqual(await listed('?limit=200'), newestFirst, 'all 52');
+});
+
+e2e('GET /admin/clips never lists an expired clip, swept or not', async (t, h) => {
+  const server = await h.server({ args: ['--admin-token', ADMIN, '--clip-ttl', '3s', '--sweep-every', '1h'] });
+  const author = await h.client(server.url, { name: 'author', token: token(12) });
+  await sendGoodClip(author.socket, { message: 'short-lived', frames: [FRAMES[0]] });
+  await eventually(async () => (await admin(server.url, 'GET', '/admin/clips')).json.length === 0, 'the clip to expire', 20_000, 250);
+  assert.equal(await clipsStored(server.url), 1, 'still stored: the sweep is an hour away');
 });
 
 e2e('reports are rate limited like clips', async (t, h) => {
