@@ -8,12 +8,6 @@ import { linkify } from './links.js';
 const clipTemplate = document.getElementById('clip-template');
 const banTemplate = document.getElementById('ban-template');
 
-/** As the chat page words it. */
-export function formatLeft(ms) {
-  if (ms >= 60_000) return `${Math.ceil(ms / 60_000)} min left`;
-  return `${Math.ceil(ms / 1000)} s left`;
-}
-
 /** A stretch of time in the largest unit that fits: "45 min", "23 h", "30 days". */
 export function formatSpan(ms) {
   const minutes = Math.max(1, Math.round(ms / 60_000));
@@ -97,22 +91,6 @@ export function updateClip(item, entry, banned) {
   item.querySelector('.admin-banned').hidden = !banned.has(item.dataset.authorId);
 }
 
-/** Updates a clip's countdown; false once it has expired (it is then removed). */
-export function tick(item, now) {
-  const expiresAt = Number(item.dataset.expiresAt);
-  const left = expiresAt - now;
-  if (!(left > 0)) return false;
-  const ttl = item.querySelector('.clip-ttl');
-  const text = formatLeft(left);
-  if (ttl.textContent !== text) {
-    ttl.textContent = text;
-    ttl.title = `Disappears at ${new Date(expiresAt).toLocaleTimeString()}`;
-  }
-  const lifetime = expiresAt - Number(item.dataset.createdAt);
-  item.style.setProperty('--life', lifetime > 0 ? String(Math.min(1, left / lifetime)) : '0');
-  item.classList.toggle('expiring', left < 60_000);
-  return true;
-}
 
 /** A ban in force (`{ user, until, reason? }`); `name` is the user's name if a clip showed it. */
 export function renderBan(ban, name) {

@@ -12,9 +12,10 @@
 // is well within the five seconds in which new clips and reports must appear and removed
 // ones vanish, whoever removed them.
 import { AdminApi } from './admin-api.js';
+import { updateTimeLeft } from './chat-time-left.js';
 import { askBan, confirmRemove } from './admin-dialogs.js';
 import {
-  dropItem, formatMoment, reconcile, renderBan, renderClip, tick, updateBan, updateClip,
+  dropItem, formatMoment, reconcile, renderBan, renderClip, updateBan, updateClip,
 } from './admin-render.js';
 
 const TOKEN_KEY = 'loopchat.admin-token';
@@ -240,7 +241,7 @@ function showClips({ list, empty, count, heading }, entries) {
     make: (entry) => {
       const item = renderClip(entry);
       updateClip(item, entry, banned);
-      tick(item, now);
+      updateTimeLeft(item, now);
       return item;
     },
     update: (item, entry) => updateClip(item, entry, banned),
@@ -270,7 +271,7 @@ function tickAll() {
   const now = Date.now();
   for (const which of [lists.reported, lists.newest]) {
     for (const item of [...which.list.children]) {
-      if (!tick(item, now)) dropItem(item, which.heading, (other) => tick(other, now));
+      if (!updateTimeLeft(item, now)) dropItem(item, which.heading, (other) => updateTimeLeft(other, now));
     }
     which.empty.hidden = which.list.children.length > 0;
   }

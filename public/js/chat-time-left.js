@@ -14,12 +14,19 @@ function formatLeft(ms) {
  * Returns whether it is still there.
  */
 export function showTimeLeft(item, now) {
+  if (updateTimeLeft(item, now)) return true;
+  item.remove();
+  return false;
+}
+
+/**
+ * Updates a clip's countdown for the time `now`; false once its time is up, for a page that
+ * takes the clip out its own way (the moderator's page).
+ */
+export function updateTimeLeft(item, now) {
   const expiresAt = Number(item.dataset.expiresAt);
   const left = expiresAt - now;
-  if (!(left > 0)) {
-    item.remove();
-    return false;
-  }
+  if (!(left > 0)) return false;
   const ttl = item.querySelector('.clip-ttl');
   const text = formatLeft(left);
   if (ttl.textContent !== text) {

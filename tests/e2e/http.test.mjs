@@ -194,20 +194,6 @@ function headOfRaw(base, text) {
 }
 
 /** Writes `text` on a fresh TCP connection and resolves with the status of the answer. */
-function statusOfRaw(base, text) {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connectTcp(Number(port), hostname, () => socket.write(text));
-    let answer = '';
-    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${JSON.stringify(text.slice(0, 60))}`)));
-    socket.on('data', (chunk) => {
-      answer += chunk;
-      const status = answer.match(/^HTTP\/1\.1 (\d{3})/);
-      if (status) {
-        socket.destroy();
-        resolve(Number(status[1]));
-      }
-    });
-    socket.on('error', reject);
-  });
+async function statusOfRaw(base, text) {
+  return Number((await headOfRaw(base, text)).match(/^HTTP\/1\.1 (\d{3})/)[1]);
 }
