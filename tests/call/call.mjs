@@ -59,8 +59,10 @@ export function tileOf(page, name) {
 
 /**
  * Waits until `page` has a connected RTCPeerConnection to each of `names` (and to nobody
- * else) whose video has decoded frames and whose audio has bytes: media has started to
- * arrive from all of them.
+ * else) whose video has decoded frames and whose audio has bytes, and whose tile has begun
+ * to play: media has started to arrive from all of them, and shows. (Frames can be decoded
+ * a moment before the tile's `<video>` starts: on a loaded machine, a flow check that began
+ * in that moment saw the tile at 0 s twice.)
  */
 export async function framesFrom(page, names, timeout = CONNECT_MS) {
   // Polled from here: waitForFunction takes a returned promise as a truthy answer.
@@ -68,20 +70,21 @@ export async function framesFrom(page, names, timeout = CONNECT_MS) {
   let last;
   for (;;) {
     last = await page.evaluate(async (wanted) => {
-      const peers = [...window.loopchat.call.peers.values()];
       const seen = [];
-      for (const peer of peers) {
+      for (const [id, peer] of window.loopchat.call.peers) {
+        const video = document.querySelector(`#call-tiles li[data-id="${CSS.escape(id)}"] video`);
+        const played = video?.currentTime ?? 0;
         let frames = 0;
         let sound = 0;
         (await peer.pc.getStats()).forEach((report) => {
           if (report.type === 'inbound-rtp' && report.kind === 'video') frames = report.framesDecoded ?? 0;
           if (report.type === 'inbound-rtp' && report.kind === 'audio') sound = report.bytesReceived ?? 0;
         });
-        seen.push({ name: peer.info.name, state: peer.pc.connectionState, frames, sound });
+        seen.push({ name: peer.info.name, state: peer.pc.connectionState, frames, sound, played });
       }
       const done = seen.length === wanted.length
         && wanted.every((name) => seen.some((peer) => peer.name === name))
-        && seen.every((peer) => peer.state === 'connected' && peer.frames > 0 && peer.sound > 0);
+        && seen.every((peer) => peer.state === 'connected' && peer.frames > 0 && peer.sound > 0 && peer.played > 0);
       return { done, seen };
     }, names);
     if (last.done) return;
