@@ -116,6 +116,7 @@ async function startServer({ env = {}, args = [] } = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
+  let startLimit;
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -124,11 +125,11 @@ async function startServer({ env = {}, args = [] } = {}) {
       if (match) resolve(match[1]);
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    setTimeout(() => {
+    startLimit = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error('server did not start in 20 s'));
-    }, 20_000).unref();
-  });
+    }, 20_000);
+  }).finally(() => clearTimeout(startLimit));
   return {
     url,
     pid: child.pid,
