@@ -27,7 +27,7 @@ import { get as httpGet } from 'node:http';
 import WebSocket from 'ws';
 import {
   e2e, expectNoEvent, eventually, sendGoodClip, loadFrames, padJpeg, decodeGif,
-  metricsText, metricValue, clipsStored, replayKeys, QUIET_MS, WAIT_MS,
+  metricsText, metricValue, clipsStored, replayKeys, WAIT_MS,
 } from './helpers.mjs';
 
 const FRAMES = loadFrames();

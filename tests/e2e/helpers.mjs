@@ -22,11 +22,6 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const SERVER_BIN = resolve(REPO_ROOT, process.env.LOOPCHAT_BIN ?? 'target/release/loopchat');
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
-/**
- * Formerly how long "nothing arrives" was watched for. Kept for suites not yet changed;
- * nothing here uses it: `expectNoEvent` waits for a marker instead.
- */
-export const QUIET_MS = 400;
 /** Default timeout of every wait for something that must arrive. */
 export const WAIT_MS = 10_000;
 
