@@ -1,13 +1,13 @@
 //! The embedded store of a single node: in `--data-dir` (SPEC §6), sled for the records
-//! and one file per GIF beside it, laid out as [`layout`] says.
+//! and one file per GIF beside it, laid out as [`layout`](super::layout) says.
 //!
 //! A clip's two records are written in one transaction, after its GIF file is on disk, so
 //! a stored clip always has its GIF. Expiry is checked on every read as well, so an expired
 //! clip is never returned even before [`crate::sweep`] has removed it.
 //!
-//! Every write goes through the one writer thread of [`writer`] (group commit: one flush
-//! per batch); every read runs on tokio's blocking pool. No sled call or file access runs
-//! on an async worker, where a slow disk would stall every socket.
+//! Every write goes through the one writer thread of [`writer`](super::writer) (group
+//! commit: one flush per batch); every read runs on tokio's blocking pool. No sled call or
+//! file access runs on an async worker, where a slow disk would stall every socket.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
