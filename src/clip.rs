@@ -26,11 +26,21 @@ pub struct Clip {
     pub message: String,
     /// Where the GIF is served: `/clips/<key>.gif`.
     pub clip: String,
+    /// Where the MP4 is served: `/clips/<key>.mp4` (SPEC §12). Null for a clip stored
+    /// before clips had videos; such a record has no field at all, hence the default.
+    #[serde(default)]
+    pub video: Option<String>,
+    /// Where the first frame is served as a JPEG: `/clips/<key>.jpg`; null like `video`.
+    #[serde(default)]
+    pub poster: Option<String>,
     pub width: u16,
     pub height: u16,
     pub frames: usize,
     pub delay_ms: u64,
     pub bytes: usize,
+    /// The MP4's size; null like `video`.
+    #[serde(default)]
+    pub video_bytes: Option<usize>,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
     /// Milliseconds since the Unix epoch; the clip is gone from then on.
@@ -40,6 +50,14 @@ pub struct Clip {
 impl Clip {
     pub fn url(key: Uuid) -> String {
         format!("/clips/{key}.gif")
+    }
+
+    pub fn video_url(key: Uuid) -> String {
+        format!("/clips/{key}.mp4")
+    }
+
+    pub fn poster_url(key: Uuid) -> String {
+        format!("/clips/{key}.jpg")
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
