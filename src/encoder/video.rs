@@ -10,7 +10,8 @@
 //! - Rate control is off: every frame gets the encoder's fixed quantiser, so a clip's
 //!   quality does not depend on how fast it arrives, and no frame is skipped.
 //! - H.264 needs even sides: an odd side loses its last row or column, in the video only.
-//!   A side of one pixel is doubled instead, since there is nothing to crop it to.
+//!   openh264 refuses a side under 16 pixels, so a smaller one has its last row or column
+//!   repeated up to 16 (no webcam sends such frames, but a client may).
 
 use std::cell::RefCell;
 
@@ -97,9 +98,12 @@ impl Worker {
     }
 }
 
-/// The side the video has for a frame side: the even one at or below it, and 2 for 1.
+/// The smallest side openh264 encodes.
+const MIN_SIDE: usize = 16;
+
+/// The side the video has for a frame side: the even one at or below it, at least 16.
 fn even_side(side: usize) -> usize {
-    (side & !1).max(2)
+    (side & !1).max(MIN_SIDE)
 }
 
 fn side_u32(side: usize) -> u32 {
@@ -107,7 +111,7 @@ fn side_u32(side: usize) -> u32 {
 }
 
 /// Copies `frame` into `out` at the video's size: cropped by a row or column where a
-/// side is odd, its one row or column repeated where a side is a single pixel.
+/// side is odd, its last row or column repeated where a side is under [`MIN_SIDE`].
 fn fit_frame(frame: &[Rgb], size: Size, (width, height): (usize, usize), out: &mut Vec<u8>) {
     out.clear();
     for y in 0..height {
@@ -123,11 +127,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn odd_sides_lose_a_row_or_column_and_single_pixels_double() {
+    fn odd_sides_lose_a_row_or_column_and_small_ones_grow_to_16() {
         assert_eq!(even_side(200), 200);
         assert_eq!(even_side(201), 200);
-        assert_eq!(even_side(1), 2);
-        assert_eq!(even_side(2), 2);
+        assert_eq!(even_side(17), 16);
+        assert_eq!(even_side(1), 16);
+        assert_eq!(even_side(15), 16);
+    }
+
+    #[test]
+    fn every_size_a_clip_may_have_encodes() {
+        for (width, height) in [(1, 1), (1, 640), (640, 1), (15, 17), (640, 640), (201, 151)] {
+            let size = Size { width, height };
+            let pixels = vec![[90, 140, 200]; size.pixels() * 2];
+            let mp4 = encode_mp4(&pixels, size, 200).unwrap();
+            assert_eq!(&mp4[4..8], b"ftyp", "{width}×{height}");
+        }
     }
 
     #[test]
