@@ -24,8 +24,8 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
-    /// Folder of this node's own files: the store (sled's files, and `gifs/` with one file
-    /// per clip) unless --redis-url; `id-secret` unless --id-secret or --redis-url; the
+    /// Folder of this node's own files: the store (sled's files, and `clips/` with each
+    /// clip's GIF, MP4 and poster) unless --redis-url; `id-secret` unless --id-secret or --redis-url; the
     /// certificate and key of --tls-self-signed.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -61,7 +61,7 @@ pub struct Config {
     pub filter_profanity: bool,
 
     /// PEM certificate chain (leaf first): serve HTTPS and WSS only. Read again on SIGHUP.
-    #[arg(long, env = "TLS_CERT", requires = "tls_key", group = "tls")]
+    #[arg(long, env = "TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of `--tls-cert`. Read again on SIGHUP.
@@ -69,8 +69,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// HTTPS with a certificate made once and kept in the data dir (for a LAN).
-    #[arg(long, env = "TLS_SELF_SIGNED", group = "tls", action = ArgAction::SetTrue,
-          value_parser = on_off())]
+    #[arg(long, env = "TLS_SELF_SIGNED", action = ArgAction::SetTrue, value_parser = on_off())]
     pub tls_self_signed: bool,
 
     /// Another host name or address for the self-signed certificate (repeatable; the env
@@ -79,14 +78,13 @@ pub struct Config {
         long = "tls-name",
         env = "TLS_NAME",
         value_delimiter = ',',
-        requires = "tls_self_signed",
         value_parser = parse_tls_name,
         value_name = "NAME"
     )]
     pub tls_names: Vec<String>,
 
     /// Also listen on this port with plain HTTP that redirects every request to HTTPS.
-    #[arg(long, env = "HTTP_REDIRECT_PORT", requires = "tls")]
+    #[arg(long, env = "HTTP_REDIRECT_PORT")]
     pub http_redirect_port: Option<u16>,
 
     /// Cluster mode (SPEC §8): the Redis every node shares for broadcasts, presence and
@@ -101,8 +99,8 @@ pub struct Config {
 
     /// Start although the store's Redis does not fsync every write (`appendonly yes`,
     /// `appendfsync always`): an acked clip may then be lost if Redis stops.
-    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", requires = "redis_url",
-          action = ArgAction::SetTrue, value_parser = on_off())]
+    #[arg(long, env = "ALLOW_RELAXED_DURABILITY", action = ArgAction::SetTrue,
+          value_parser = on_off())]
     pub allow_relaxed_durability: bool,
 
     /// STUN/TURN server URLs the call pages use (repeatable; comma-separated), e.g.
@@ -169,6 +167,42 @@ pub enum TlsMode {
 }
 
 impl Config {
+    /// The settings from the command line and the environment; on a usage error (clap's,
+    /// or [`Config::check`]'s) the process prints it and exits, as clap does.
+    pub fn from_command_line() -> Self {
+        use clap::CommandFactory;
+        let config = Self::parse();
+        if let Err(problem) = config.check() {
+            Self::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, problem)
+                .exit();
+        }
+        config
+    }
+
+    /// The settings that only make sense with another one, checked by value. clap's
+    /// `requires` and groups count an on/off variable set to "off" (`TLS_SELF_SIGNED=0`) as
+    /// given: `HTTP_REDIRECT_PORT` then started a plain-HTTP redirect to an HTTPS port that
+    /// nothing served, and `ALLOW_RELAXED_DURABILITY=off` refused to start without Redis.
+    pub fn check(&self) -> Result<(), String> {
+        if self.tls_cert.is_some() && self.tls_self_signed {
+            return Err("--tls-cert/--tls-key and --tls-self-signed cannot be used together".into());
+        }
+        if !self.tls_names.is_empty() && !self.tls_self_signed {
+            return Err("--tls-name needs --tls-self-signed".into());
+        }
+        if self.http_redirect_port.is_some() && self.tls().is_none() {
+            return Err(
+                "--http-redirect-port needs HTTPS: --tls-cert and --tls-key, or --tls-self-signed"
+                    .into(),
+            );
+        }
+        if self.allow_relaxed_durability && self.redis_url.is_none() {
+            return Err("--allow-relaxed-durability needs --redis-url".into());
+        }
+        Ok(())
+    }
+
     /// The TLS settings, or `None` for plain HTTP.
     pub fn tls(&self) -> Option<TlsMode> {
         match (&self.tls_cert, &self.tls_key) {
@@ -193,8 +227,12 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::{CommandFactory, FromArgMatches};
-        let command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
-        Self::from_arg_matches_mut(&mut command.try_get_matches_from(args)?)
+        let mut command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let config = Self::from_arg_matches_mut(&mut command.clone().try_get_matches_from(args)?)?;
+        match config.check() {
+            Ok(()) => Ok(config),
+            Err(problem) => Err(command.error(clap::error::ErrorKind::ArgumentConflict, problem)),
+        }
     }
 }
 
@@ -340,6 +378,34 @@ mod tests {
                 Config::from_args_only(["loopchat", "--tls-self-signed", "--tls-name", good]);
             assert!(parsed.is_ok(), "{good:?}");
         }
+    }
+
+    /// An on/off variable set to "off" is parsed as given-and-false, which is what a
+    /// config built by hand with the setting false stands for here.
+    #[test]
+    fn settings_that_need_another_are_checked_by_value_not_by_presence() {
+        let plain = Config::from_args_only(["loopchat"]).unwrap();
+        let redirect_without_tls = Config {
+            http_redirect_port: Some(8080),
+            tls_self_signed: false,
+            ..plain.clone()
+        };
+        assert!(redirect_without_tls.check().is_err(), "TLS_SELF_SIGNED=0 is no TLS");
+        let redirect_with_tls = Config {
+            tls_self_signed: true,
+            ..redirect_without_tls
+        };
+        assert_eq!(redirect_with_tls.check(), Ok(()));
+        let durability_off = Config {
+            allow_relaxed_durability: false,
+            ..plain.clone()
+        };
+        assert_eq!(durability_off.check(), Ok(()), "ALLOW_RELAXED_DURABILITY=off needs nothing");
+        let durability_on = Config {
+            allow_relaxed_durability: true,
+            ..plain
+        };
+        assert!(durability_on.check().is_err());
     }
 
     #[test]

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -8,7 +7,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
         .init();
-    let config = loopchat::Config::parse();
+    let config = loopchat::Config::from_command_line();
     // Errors end the process with one line an operator can act on, never a backtrace.
     let listeners = match loopchat::Listeners::open(&config).await {
         Ok(listeners) => listeners,
