@@ -31,8 +31,12 @@ const TABLE_RUNS: usize = 40;
 type Encode = fn(&[&[u8]]) -> usize;
 
 const PATHS: [(&str, Encode); 3] = [
-    ("GIF (encode_gif)", |jpegs| encode_gif(jpegs, DELAY).unwrap().bytes.len()),
-    ("MP4 (encode_video)", |jpegs| encode_video(jpegs, DELAY).unwrap().len()),
+    ("GIF (encode_gif)", |jpegs| {
+        encode_gif(jpegs, DELAY).unwrap().bytes.len()
+    }),
+    ("MP4 (encode_video)", |jpegs| {
+        encode_video(jpegs, DELAY).unwrap().len()
+    }),
     ("GIF + MP4 + poster (encode_clip)", |jpegs| {
         let clip = encode_clip(jpegs, DELAY).unwrap();
         clip.gif.bytes.len() + clip.video.len() + clip.poster.len()
@@ -99,7 +103,13 @@ fn decoded_rgb(video: &Path, frame_bytes: usize) -> Option<Vec<Vec<u8>>> {
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .ok()?;
-    Some(output.stdout.chunks_exact(frame_bytes).map(<[u8]>::to_vec).collect())
+    Some(
+        output
+            .stdout
+            .chunks_exact(frame_bytes)
+            .map(<[u8]>::to_vec)
+            .collect(),
+    )
 }
 
 /// The anchor: libx264 on the same frames; its MP4's path and ffmpeg's median wall time.
@@ -107,11 +117,30 @@ fn x264(sources: &Path, out: &Path) -> Option<(std::path::PathBuf, f64)> {
     let mp4 = out.join("x264.mp4");
     let encode = || {
         Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-framerate", "5", "-start_number", "1", "-i"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-framerate",
+                "5",
+                "-start_number",
+                "1",
+                "-i",
+            ])
             .arg(sources.join("f-%d.jpg"))
             .args([
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-                "-threads", "1", "-movflags", "+faststart",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "23",
+                "-pix_fmt",
+                "yuv420p",
+                "-threads",
+                "1",
+                "-movflags",
+                "+faststart",
             ])
             .arg(&mp4)
             .status()
@@ -157,21 +186,39 @@ fn print_table() {
             has_ffmpeg
                 .then(|| decoded_rgb(path, input[0].len()))
                 .flatten()
-                .map_or("–".to_owned(), |frames| format!("{:.2}", quality::psnr(&frames, &input)))
+                .map_or("–".to_owned(), |frames| {
+                    format!("{:.2}", quality::psnr(&frames, &input))
+                })
         };
         let gif_rgb = quality::composite(&clip.gif.bytes).expect("the GIF decodes");
         let rows = [
-            (PATHS[0], clip.gif.bytes.len(), yuv(&gif_path), format!("{:.2}", quality::psnr(&gif_rgb.frames, &input))),
+            (
+                PATHS[0],
+                clip.gif.bytes.len(),
+                yuv(&gif_path),
+                format!("{:.2}", quality::psnr(&gif_rgb.frames, &input)),
+            ),
             (PATHS[1], clip.video.len(), yuv(&mp4_path), rgb(&mp4_path)),
-            (PATHS[2], clip.gif.bytes.len() + clip.video.len() + clip.poster.len(), "–".to_owned(), "–".to_owned()),
+            (
+                PATHS[2],
+                clip.gif.bytes.len() + clip.video.len() + clip.poster.len(),
+                "–".to_owned(),
+                "–".to_owned(),
+            ),
         ];
         for ((name, encode), bytes, yuv_db, rgb_db) in rows {
             let ms = median_ms(|| {
                 black_box(encode(black_box(frames)));
             });
-            println!("| {set} | {name} | {ms:.2} | {:.1} | {yuv_db} | {rgb_db} |", bytes as f64 / 1000.0);
+            println!(
+                "| {set} | {name} | {ms:.2} | {:.1} | {yuv_db} | {rgb_db} |",
+                bytes as f64 / 1000.0
+            );
         }
-        println!("| {set} | poster JPEG | – | {:.1} | – | – |", clip.poster.len() as f64 / 1000.0);
+        println!(
+            "| {set} | poster JPEG | – | {:.1} | – | – |",
+            clip.poster.len() as f64 / 1000.0
+        );
         if let Some((anchor, ms)) = has_ffmpeg.then(|| x264(&sources, out.path())).flatten() {
             let bytes = std::fs::metadata(&anchor).map_or(0, |meta| meta.len());
             println!(

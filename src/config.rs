@@ -186,7 +186,9 @@ impl Config {
     /// nothing served, and `ALLOW_RELAXED_DURABILITY=off` refused to start without Redis.
     pub fn check(&self) -> Result<(), String> {
         if self.tls_cert.is_some() && self.tls_self_signed {
-            return Err("--tls-cert/--tls-key and --tls-self-signed cannot be used together".into());
+            return Err(
+                "--tls-cert/--tls-key and --tls-self-signed cannot be used together".into(),
+            );
         }
         if !self.tls_names.is_empty() && !self.tls_self_signed {
             return Err("--tls-name needs --tls-self-signed".into());
@@ -390,7 +392,10 @@ mod tests {
             tls_self_signed: false,
             ..plain.clone()
         };
-        assert!(redirect_without_tls.check().is_err(), "TLS_SELF_SIGNED=0 is no TLS");
+        assert!(
+            redirect_without_tls.check().is_err(),
+            "TLS_SELF_SIGNED=0 is no TLS"
+        );
         let redirect_with_tls = Config {
             tls_self_signed: true,
             ..redirect_without_tls
@@ -400,7 +405,11 @@ mod tests {
             allow_relaxed_durability: false,
             ..plain.clone()
         };
-        assert_eq!(durability_off.check(), Ok(()), "ALLOW_RELAXED_DURABILITY=off needs nothing");
+        assert_eq!(
+            durability_off.check(),
+            Ok(()),
+            "ALLOW_RELAXED_DURABILITY=off needs nothing"
+        );
         let durability_on = Config {
             allow_relaxed_durability: true,
             ..plain

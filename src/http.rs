@@ -10,6 +10,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::byte_range::WhichBytes;
 use crate::call::room::RoomName;
 use crate::clip::{Clip, Rendition, now_ms};
 use crate::store::StoreError;
@@ -186,16 +187,12 @@ async fn clip_file(
     }
     // Safari plays video only from a server that answers byte ranges.
     let accept_ranges = [(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))];
-    match byte_range(&request_headers, &etag, bytes.len()) {
+    let length = bytes.len();
+    match WhichBytes::of(&request_headers, &etag, length) {
         WhichBytes::All => Ok((headers, content_type, accept_ranges, bytes).into_response()),
         WhichBytes::Range(range) => {
-            let content_range = format!(
-                "bytes {}-{}/{}",
-                range.start(),
-                range.end(),
-                bytes.len()
-            );
-            let part = bytes[*range.start() as usize..=*range.end() as usize].to_vec();
+            let content_range = format!("bytes {}-{}/{length}", range.start(), range.end());
+            let part = bytes::Bytes::from(bytes).slice(range);
             Ok((
                 StatusCode::PARTIAL_CONTENT,
                 headers,
@@ -210,43 +207,9 @@ async fn clip_file(
             StatusCode::RANGE_NOT_SATISFIABLE,
             headers,
             accept_ranges,
-            [(header::CONTENT_RANGE, format!("bytes */{}", bytes.len()))],
+            [(header::CONTENT_RANGE, format!("bytes */{length}"))],
         )
             .into_response()),
-    }
-}
-
-/// What a request for a file of `length` bytes asks for.
-enum WhichBytes {
-    All,
-    Range(std::ops::RangeInclusive<u64>),
-    /// A range that starts past the end: 416.
-    Unsatisfiable,
-}
-
-/// The one byte range asked for (RFC 9110 §14), parsed by `http-range-header`. The whole
-/// file when there is no `Range`, when `If-Range` names another version, when the header
-/// does not parse (a server may ignore it), or when it asks for several ranges: browsers
-/// ask for one, and a multipart answer would buy nothing here.
-fn byte_range(request_headers: &HeaderMap, etag: &str, length: usize) -> WhichBytes {
-    let Some(range) = request_headers
-        .get(header::RANGE)
-        .and_then(|value| value.to_str().ok())
-    else {
-        return WhichBytes::All;
-    };
-    if let Some(if_range) = request_headers.get(header::IF_RANGE)
-        && if_range.as_bytes() != etag.as_bytes()
-    {
-        return WhichBytes::All;
-    }
-    let Ok(parsed) = http_range_header::parse_range_header(range) else {
-        return WhichBytes::All;
-    };
-    match parsed.validate(length as u64) {
-        Ok(ranges) if ranges.len() == 1 => WhichBytes::Range(ranges[0].clone()),
-        Ok(_) => WhichBytes::All,
-        Err(_) => WhichBytes::Unsatisfiable,
     }
 }
 

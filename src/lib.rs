@@ -18,14 +18,15 @@
 //! The handlers:
 //! - [`events`]: the Socket.IO events — chat (connect, `message` → clip, `report`), the live
 //!   room, the call rooms and their signalling.
-//! - [`http`]: the HTTP routes: pages, clip GIFs, health, metrics, static files.
+//! - [`http`]: the HTTP routes: pages, clips' files (GIF, MP4 with byte ranges, poster),
+//!   health, metrics, static files.
 //! - [`headers`]: the response headers every listener sets (`nosniff`).
 //! - [`admin`]: the moderation API under `/admin/` and the moderator's page at `/admin`
 //!   (only with `--admin-token`).
 //!
 //! The state they share, [`app::App`], and below it each feature's state, one type each
 //! that works the same on one node or many:
-//! - [`store`]: the clips (sled records and a file per GIF with group commit, or Redis),
+//! - [`store`]: the clips (sled records and each clip's files with group commit, or Redis),
 //!   with expiry checked on every read; reports and bans are kept there too.
 //! - [`presence`]: who is here, and its coalesced broadcast.
 //! - [`live`]: the live room — who is in it, their latest frames.
@@ -42,7 +43,8 @@
 //! - [`sweep`]: the background task that deletes expired clips.
 //! - [`ban_sync`]: in a cluster, every node's bans kept the same as the store's.
 //! - [`encode_queue`]: runs the encoder on worker threads behind a bounded queue.
-//! - [`encoder`]: JPEG frames in, looping GIF out; pure and synchronous.
+//! - [`encoder`]: JPEG frames in, a looping GIF, an MP4 and a poster out; pure and
+//!   synchronous.
 //! - [`request`]: what a client sends, parsed into types that cannot be invalid.
 //! - [`identity`]: a browser's token → its stable user id (HMAC, never stored or logged).
 //! - [`moderation`]: bans in force, and the profanity filter.
@@ -54,12 +56,14 @@
 //! - [`error`]: why a clip was refused, with the codes of SPEC §5.
 //! - [`jpeg`]: reading a JPEG's size from its headers.
 //! - [`names`]: display names, requested or random.
-//! - [`clip`]: the `Clip` every client sees.
+//! - [`clip`]: the `Clip` every client sees, and the files (`Rendition`) it is kept as.
+//! - [`byte_range`]: which bytes of a file a `Range` request asks for.
 //! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
 pub mod admin;
 pub mod app;
 pub mod ban_sync;
+pub mod byte_range;
 pub mod call;
 pub mod clip;
 pub mod cluster;

@@ -35,9 +35,9 @@ mod video;
 mod write;
 
 pub use decode::{EncodeError, MAX_SIDE};
-pub use video::VideoError;
 use decode::{decode_all, read_headers};
 use palette::clip_palette;
+pub use video::VideoError;
 use write::{centiseconds, write_gif};
 
 /// An encoded clip.

@@ -311,30 +311,33 @@ async fn publish<A: Adapter>(
         created_at,
         expires_at: created_at.saturating_add(ttl_ms),
     };
-    app.store.insert(
-        &clip,
-        ClipFiles {
-            gif: &gif.bytes,
-            video: &encoded.video,
-            poster: &encoded.poster,
-        },
-    ).await.map_err(|error| {
-        if error.is_unavailable() {
-            tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
-            if error.may_have_written() {
-                tokio::spawn(withdraw(
-                    io.clone(),
-                    app.store.clone(),
-                    clip.key,
-                    clip.expires_at,
-                ));
+    app.store
+        .insert(
+            &clip,
+            ClipFiles {
+                gif: &gif.bytes,
+                video: &encoded.video,
+                poster: &encoded.poster,
+            },
+        )
+        .await
+        .map_err(|error| {
+            if error.is_unavailable() {
+                tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
+                if error.may_have_written() {
+                    tokio::spawn(withdraw(
+                        io.clone(),
+                        app.store.clone(),
+                        clip.key,
+                        clip.expires_at,
+                    ));
+                }
+                ClipError::Unavailable
+            } else {
+                tracing::error!(%error, key = %clip.key, "storing a clip failed");
+                ClipError::Internal
             }
-            ClipError::Unavailable
-        } else {
-            tracing::error!(%error, key = %clip.key, "storing a clip failed");
-            ClipError::Internal
-        }
-    })?;
+        })?;
     Ok(Published { clip, _slot: slot })
 }
 

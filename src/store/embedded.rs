@@ -327,10 +327,20 @@ mod tests {
         let parts = &store.parts;
         assert!(parts.clips.get(short.key.as_bytes()).unwrap().is_none());
         assert!(
-            parts.files.read(short.key, Rendition::Gif).unwrap().is_none(),
+            parts
+                .files
+                .read(short.key, Rendition::Gif)
+                .unwrap()
+                .is_none(),
             "its GIF file is gone"
         );
-        assert!(parts.files.read(long.key, Rendition::Gif).unwrap().is_some());
+        assert!(
+            parts
+                .files
+                .read(long.key, Rendition::Gif)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(parts.expiry.len(), 1);
         assert_eq!(store.purge_expired(2_000).await.unwrap(), 0);
     }
@@ -361,7 +371,11 @@ mod tests {
 
         let store = open_in(dir.path());
         assert_eq!(store.len(), 1);
-        let (clip, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
+        let (clip, gif) = store
+            .file(stored.key, Rendition::Gif, 2_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(clip, stored);
         assert_eq!(gif, b"GIF89a");
     }
@@ -374,7 +388,11 @@ mod tests {
 
         let store = open_in(dir.path());
         for (rendition, bytes) in FILES.each() {
-            let (_, read) = store.file(stored.key, rendition, 2_000).await.unwrap().unwrap();
+            let (_, read) = store
+                .file(stored.key, rendition, 2_000)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(read, bytes, "{rendition:?}");
         }
     }
@@ -388,9 +406,16 @@ mod tests {
         std::fs::rename(dir.path().join("clips"), dir.path().join("gifs")).unwrap();
 
         let store = open_in(dir.path());
-        let (_, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
+        let (_, gif) = store
+            .file(stored.key, Rendition::Gif, 2_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(gif, FILES.gif);
-        assert!(!dir.path().join("gifs").exists(), "the folder has its new name");
+        assert!(
+            !dir.path().join("gifs").exists(),
+            "the folder has its new name"
+        );
     }
 
     #[tokio::test]
@@ -404,7 +429,11 @@ mod tests {
 
         let store = open_in(dir.path());
         assert!(!orphan.exists(), "the orphan is removed");
-        let (_, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
+        let (_, gif) = store
+            .file(stored.key, Rendition::Gif, 2_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(gif, b"GIF89a", "a stored clip keeps its GIF");
     }
 
@@ -444,7 +473,11 @@ mod tests {
         let store = open_in(dir.path());
         assert_eq!(store.len(), stored.len());
         for clip in &stored {
-            let (_, gif) = store.file(clip.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
+            let (_, gif) = store
+                .file(clip.key, Rendition::Gif, 2_000)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(gif, clip.key.to_string().as_bytes());
             for rendition in [Rendition::Video, Rendition::Poster] {
                 let file = store.file(clip.key, rendition, 2_000).await.unwrap();
@@ -573,13 +606,9 @@ mod tests {
                 inserts.spawn(async move {
                     for _ in 0..INSERTS_PER_TASK {
                         store
-                            .insert(
-                                &clip(1_000, 10_000),
-                                ClipFiles {
-                                    gif: &gif,
-                                    ..FILES
-                                },
-                            ).await.unwrap();
+                            .insert(&clip(1_000, 10_000), ClipFiles { gif: &gif, ..FILES })
+                            .await
+                            .unwrap();
                     }
                 });
             }

@@ -178,8 +178,18 @@ async fn expired_clips_are_never_returned_even_before_the_sweep(store: Store) {
     // A second later by the reader's clock, before either the sweep or Redis itself
     // could have removed anything.
     assert_eq!(keys(&store, 10, now + 2_000).await, [long.key]);
-    assert!(store.file(short.key, Rendition::Gif, now + 2_000).await.unwrap().is_none());
-    let (clip, gif) = store.file(long.key, Rendition::Gif, now + 2_000).await.unwrap().unwrap();
+    assert!(
+        store
+            .file(short.key, Rendition::Gif, now + 2_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (clip, gif) = store
+        .file(long.key, Rendition::Gif, now + 2_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((clip, gif), (long, FILES.gif.to_vec()));
     assert_eq!(
         store.len(),
@@ -198,10 +208,20 @@ async fn purge_removes_exactly_what_is_due(store: Store) {
     assert_eq!(store.purge_expired(now + 2_000).await.unwrap(), 1);
     assert_eq!(store.len(), 1);
     assert!(
-        store.file(short.key, Rendition::Gif, now).await.unwrap().is_none(),
+        store
+            .file(short.key, Rendition::Gif, now)
+            .await
+            .unwrap()
+            .is_none(),
         "gone, even for an earlier clock"
     );
-    assert!(store.file(long.key, Rendition::Gif, now).await.unwrap().is_some());
+    assert!(
+        store
+            .file(long.key, Rendition::Gif, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(store.purge_expired(now + 2_000).await.unwrap(), 0);
 }
 
@@ -226,7 +246,13 @@ async fn removal_takes_the_clip_its_gif_and_its_reports(store: Store) {
         [gone.key]
     );
     assert_eq!(keys(&store, 10, now).await, [kept.key]);
-    assert!(store.file(gone.key, Rendition::Gif, now).await.unwrap().is_none());
+    assert!(
+        store
+            .file(gone.key, Rendition::Gif, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         store.reports(now).await.unwrap().is_empty(),
         "its reports went with it"
