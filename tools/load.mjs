@@ -342,7 +342,8 @@ async function throughput(url) {
     'c. baseline: encoder ceiling clips/s (cores / encode)': (1000 * availableParallelism()) / encodeMs,
     // Each clip is made as a GIF, an MP4 and a poster in one encoder job (SPEC §12).
     'c. mean KB per clip: GIF': bytes.gif / acked / 1000,
-    'c. mean KB per clip: MP4': bytes.video / acked / 1000,
+    // A build from before SPEC §12 makes no video.
+    'c. mean KB per clip: MP4': Number.isNaN(bytes.video) ? 'none' : bytes.video / acked / 1000,
   };
 }
 
