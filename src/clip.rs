@@ -49,15 +49,15 @@ pub struct Clip {
 
 impl Clip {
     pub fn url(key: Uuid) -> String {
-        format!("/clips/{key}.gif")
+        Rendition::Gif.url(key)
     }
 
     pub fn video_url(key: Uuid) -> String {
-        format!("/clips/{key}.mp4")
+        Rendition::Video.url(key)
     }
 
     pub fn poster_url(key: Uuid) -> String {
-        format!("/clips/{key}.jpg")
+        Rendition::Poster.url(key)
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
@@ -67,6 +67,57 @@ impl Clip {
     /// Whole seconds until the clip expires, for `Cache-Control: max-age`.
     pub fn seconds_left(&self, now_ms: u64) -> u64 {
         self.expires_at.saturating_sub(now_ms) / 1000
+    }
+}
+
+/// One of the files a clip is kept and served as (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rendition {
+    /// The looping GIF: what "Save GIF", old clients and the fallback use.
+    Gif,
+    /// H.264 in an MP4: what the pages play.
+    Video,
+    /// The first frame as a JPEG: the video's poster, and the still for reduced motion.
+    Poster,
+}
+
+impl Rendition {
+    pub const ALL: [Self; 3] = [Self::Gif, Self::Video, Self::Poster];
+
+    /// The file name extension it is served and kept under.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Gif => "gif",
+            Self::Video => "mp4",
+            Self::Poster => "jpg",
+        }
+    }
+
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|rendition| rendition.extension() == extension)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Gif => "image/gif",
+            Self::Video => "video/mp4",
+            Self::Poster => "image/jpeg",
+        }
+    }
+
+    pub fn url(self, key: Uuid) -> String {
+        format!("/clips/{key}.{}", self.extension())
+    }
+
+    /// Whether `clip` has this file: clips stored before SPEC §12 have only the GIF.
+    pub fn belongs_to(self, clip: &Clip) -> bool {
+        match self {
+            Self::Gif => true,
+            Self::Video => clip.video.is_some(),
+            Self::Poster => clip.poster.is_some(),
+        }
     }
 }
 

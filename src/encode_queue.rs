@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::encoder::{self, EncodeError, Gif};
+use crate::encoder::{self, EncodeError, Encoded};
 use crate::error::ClipError;
 use crate::metrics::Metrics;
 use crate::request::Frames;
@@ -78,13 +78,14 @@ impl EncodeQueue {
 }
 
 impl Slot {
-    pub async fn encode(&self, frames: Frames) -> Result<Gif, ClipError> {
+    /// The clip's GIF, MP4 and poster (SPEC §12), or why the frames were refused.
+    pub async fn encode(&self, frames: Frames) -> Result<Encoded, ClipError> {
         let queue = &self.queue;
         let _core = queue.cores.acquire().await.map_err(|_| ClipError::Busy)?;
         let frame_delay = queue.frame_delay;
         let started = Instant::now();
         let encoded = tokio::task::spawn_blocking(move || {
-            encoder::encode_gif(&frames.as_slices(), frame_delay)
+            encoder::encode_clip(&frames.as_slices(), frame_delay)
         })
         .await;
         queue
@@ -116,6 +117,10 @@ impl From<EncodeError> for ClipError {
                 got: 0,
                 max: crate::request::MAX_FRAMES,
             },
+            EncodeError::Video(_) | EncodeError::Poster(_) => {
+                tracing::error!(%error, "frames that decoded could not be encoded");
+                Self::Internal
+            }
         }
     }
 }

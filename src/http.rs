@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::call::room::RoomName;
-use crate::clip::{Clip, now_ms};
+use crate::clip::{Clip, Rendition, now_ms};
 use crate::store::StoreError;
 
 /// What a page may load: only the server's own scripts, styles, images, media and sockets
@@ -28,7 +28,7 @@ pub fn routes() -> Router<App> {
         .layer(page_policy());
     Router::new()
         .merge(pages)
-        .route("/clips/{file}", get(clip_gif))
+        .route("/clips/{file}", get(clip_file))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(public_file))
@@ -141,27 +141,34 @@ async fn call_page(Path(room): Path<String>) -> Result<Html<String>, HttpError> 
     Ok(Html(page.render()?))
 }
 
-/// `/clips/<key>.gif`: anything that is not a key as the server writes it, followed by
-/// `.gif`, is simply unknown.
-async fn clip_gif(
+/// `/clips/<key>.gif`, `.mp4` and `.jpg` (SPEC §4, §12): anything that is not a key as the
+/// server writes it, followed by one of those, is simply unknown. `HEAD` is answered by
+/// the same handler, axum dropping the body.
+async fn clip_file(
     State(app): State<App>,
     Path(file): Path<String>,
     request_headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let key = file
-        .strip_suffix(".gif")
-        .and_then(canonical_key)
+    let (key, rendition) = file
+        .rsplit_once('.')
+        .and_then(|(key, extension)| {
+            Some((canonical_key(key)?, Rendition::from_extension(extension)?))
+        })
         .ok_or(HttpError::NotFound)?;
     let now = now_ms();
-    let (clip, gif) = app
+    let (clip, bytes) = app
         .store
-        .gif(key, now)
+        .file(key, rendition, now)
         .await
         .map_err(HttpError::store)?
         .ok_or(HttpError::NotFound)?;
 
-    // A key names one GIF forever, so the key is a strong validator.
-    let etag = format!("\"{key}\"");
+    // A key names one clip's files forever, so it is a strong validator. The GIF's ETag is
+    // the bare key, as it was before clips had other files.
+    let etag = match rendition {
+        Rendition::Gif => format!("\"{key}\""),
+        other => format!("\"{key}.{}\"", other.extension()),
+    };
     let cache_control = format!("public, max-age={}, immutable", clip.seconds_left(now));
     let headers = [
         (header::ETAG, etag.clone()),
@@ -170,8 +177,77 @@ async fn clip_gif(
     if already_has(&request_headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
-    let gif_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/gif"))];
-    Ok((headers, gif_type, gif).into_response())
+    let content_type = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(rendition.content_type()),
+    )];
+    if rendition != Rendition::Video {
+        return Ok((headers, content_type, bytes).into_response());
+    }
+    // Safari plays video only from a server that answers byte ranges.
+    let accept_ranges = [(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))];
+    match byte_range(&request_headers, &etag, bytes.len()) {
+        WhichBytes::All => Ok((headers, content_type, accept_ranges, bytes).into_response()),
+        WhichBytes::Range(range) => {
+            let content_range = format!(
+                "bytes {}-{}/{}",
+                range.start(),
+                range.end(),
+                bytes.len()
+            );
+            let part = bytes[*range.start() as usize..=*range.end() as usize].to_vec();
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                headers,
+                content_type,
+                accept_ranges,
+                [(header::CONTENT_RANGE, content_range)],
+                part,
+            )
+                .into_response())
+        }
+        WhichBytes::Unsatisfiable => Ok((
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            headers,
+            accept_ranges,
+            [(header::CONTENT_RANGE, format!("bytes */{}", bytes.len()))],
+        )
+            .into_response()),
+    }
+}
+
+/// What a request for a file of `length` bytes asks for.
+enum WhichBytes {
+    All,
+    Range(std::ops::RangeInclusive<u64>),
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+}
+
+/// The one byte range asked for (RFC 9110 §14), parsed by `http-range-header`. The whole
+/// file when there is no `Range`, when `If-Range` names another version, when the header
+/// does not parse (a server may ignore it), or when it asks for several ranges: browsers
+/// ask for one, and a multipart answer would buy nothing here.
+fn byte_range(request_headers: &HeaderMap, etag: &str, length: usize) -> WhichBytes {
+    let Some(range) = request_headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return WhichBytes::All;
+    };
+    if let Some(if_range) = request_headers.get(header::IF_RANGE)
+        && if_range.as_bytes() != etag.as_bytes()
+    {
+        return WhichBytes::All;
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(range) else {
+        return WhichBytes::All;
+    };
+    match parsed.validate(length as u64) {
+        Ok(ranges) if ranges.len() == 1 => WhichBytes::Range(ranges[0].clone()),
+        Ok(_) => WhichBytes::All,
+        Err(_) => WhichBytes::Unsatisfiable,
+    }
 }
 
 /// The key in `text` if `text` is spelt exactly as the server spells keys (lower-case,

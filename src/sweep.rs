@@ -67,7 +67,7 @@ mod tests {
     async fn removes_expired_clips_and_stops_on_shutdown() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), crate::metrics::CommitMetrics::default()).unwrap();
-        store.insert(&expired_clip(), b"GIF").await.unwrap();
+        store.insert(&expired_clip(), crate::store::ClipFiles { gif: b"GIF", video: b"MP4", poster: b"JPG" }).await.unwrap();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run(
             store.clone(),

@@ -38,6 +38,12 @@ pub enum EncodeError {
     },
     #[error("a clip needs at least one frame")]
     NoFrames,
+    /// The frames decoded but the video could not be made: a fault of ours, `internal`.
+    #[error("the video could not be made: {0}")]
+    Video(#[from] super::video::VideoError),
+    /// The frames decoded but the poster could not be made: a fault of ours, `internal`.
+    #[error("the poster could not be made: {0}")]
+    Poster(#[from] jpeg_encoder::EncodingError),
 }
 
 /// The size every frame of a clip shares, with both sides in `1..=MAX_SIDE`.

@@ -1,7 +1,9 @@
-//! JPEG frames in, one looping GIF out: pure and synchronous, so the caller runs it on a
-//! blocking worker (see [`crate::encode_queue`]).
+//! JPEG frames in, a clip's three files out (SPEC §12): a looping GIF, an MP4 of the same
+//! frames, and the first frame as a poster JPEG. Pure and synchronous, so the caller runs
+//! it on a blocking worker (see [`crate::encode_queue`]). The frames are decoded once, and
+//! all three are made from the same pixels.
 //!
-//! How, and why (measured in `PERF.md`):
+//! The GIF, how and why (measured in `PERF.md`):
 //! - Every header is read and checked before any pixel is decoded, so a forged size is
 //!   refused before a buffer is allocated for it.
 //! - One palette for the whole clip, by Wu's method over sRGB: ten times faster than a
@@ -14,8 +16,9 @@
 //!   crate still writes the file around it.
 //!
 //! One module a step: `decode` (headers, then pixels), `palette`, `difference` (what each
-//! frame changes on screen), `write` (the frames as LZW, in the GIF); `quality` measures a
-//! GIF against its JPEGs for the tests (`tests.rs`) and the benchmark.
+//! frame changes on screen), `write` (the frames as LZW, in the GIF); `video` (the MP4) and
+//! `poster`; `quality` measures a GIF against its JPEGs for the tests (`tests.rs`) and the
+//! benchmark.
 
 use std::time::Duration;
 
@@ -23,13 +26,16 @@ mod decode;
 mod difference;
 mod lzw;
 mod palette;
+mod poster;
 #[doc(hidden)]
 pub mod quality;
 #[cfg(test)]
 mod tests;
+mod video;
 mod write;
 
 pub use decode::{EncodeError, MAX_SIDE};
+pub use video::VideoError;
 use decode::{decode_all, read_headers};
 use palette::clip_palette;
 use write::{centiseconds, write_gif};
@@ -45,6 +51,32 @@ pub struct Gif {
     pub delay_ms: u64,
 }
 
+/// A clip's three files, made from the same decoded frames.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub gif: Gif,
+    /// H.264 in an MP4, each frame shown as long as in the GIF.
+    pub video: Vec<u8>,
+    /// The first frame as a JPEG.
+    pub poster: Vec<u8>,
+}
+
+/// Encodes `jpegs` as a GIF, an MP4 and a poster (see [`encode_gif`] for the GIF, and the
+/// refusals, which are the same).
+///
+/// # Errors
+///
+/// As [`encode_gif`]; and [`EncodeError::Video`] or [`EncodeError::Poster`] when frames
+/// that decoded could still not be encoded (a fault of the server's, not the client's).
+pub fn encode_clip(jpegs: &[&[u8]], frame_delay: Duration) -> Result<Encoded, EncodeError> {
+    let (decoders, size) = read_headers(jpegs)?;
+    let pixels = decode_all(decoders, size)?;
+    let gif = gif_from_pixels(&pixels, size, jpegs.len(), frame_delay)?;
+    let video = video::encode_mp4(&pixels, size, gif.delay_ms)?;
+    let poster = poster::encode_poster(&pixels[..size.pixels()], size)?;
+    Ok(Encoded { gif, video, poster })
+}
+
 /// Encodes `jpegs` as a GIF that shows each for `frame_delay` and loops forever.
 ///
 /// # Errors
@@ -55,15 +87,24 @@ pub struct Gif {
 pub fn encode_gif(jpegs: &[&[u8]], frame_delay: Duration) -> Result<Gif, EncodeError> {
     let (decoders, size) = read_headers(jpegs)?;
     let pixels = decode_all(decoders, size)?;
-    let colour_map = clip_palette(&pixels)?;
+    gif_from_pixels(&pixels, size, jpegs.len(), frame_delay)
+}
+
+fn gif_from_pixels(
+    pixels: &[decode::Rgb],
+    size: decode::Size,
+    frames: usize,
+    frame_delay: Duration,
+) -> Result<Gif, EncodeError> {
+    let colour_map = clip_palette(pixels)?;
     let delay = centiseconds(frame_delay);
-    let bytes = write_gif(&colour_map, &pixels, size, delay)
+    let bytes = write_gif(&colour_map, pixels, size, delay)
         .expect("frames are built to fit the GIF and writing to a Vec cannot fail");
     Ok(Gif {
         bytes,
         width: size.width_u16(),
         height: size.height_u16(),
-        frames: jpegs.len(),
+        frames,
         delay_ms: u64::from(delay) * 10,
     })
 }

@@ -26,7 +26,7 @@ use crate::presence::tally::Online;
 use crate::rate_limit::MessageLimit;
 use crate::refusal::{Refusal, acknowledge};
 use crate::request::{ClipDraft, ClipRequest, MAX_CLIENT_ID_CHARS};
-use crate::store::Store;
+use crate::store::{ClipFiles, Store};
 
 /// The handshake's `auth` object. No `Debug`: the token must never reach a log line.
 #[derive(Deserialize)]
@@ -288,7 +288,8 @@ async fn publish<A: Adapter>(
         return Err(ClipError::Profanity);
     }
     let slot = app.encoder.reserve()?;
-    let gif = slot.encode(draft.frames).await?;
+    let encoded = slot.encode(draft.frames).await?;
+    let gif = &encoded.gif;
 
     let key = Uuid::now_v7();
     let created_at = now_ms();
@@ -299,18 +300,25 @@ async fn publish<A: Adapter>(
         author,
         message: draft.text.into_string(),
         clip: Clip::url(key),
-        video: None,
-        poster: None,
+        video: Some(Clip::video_url(key)),
+        poster: Some(Clip::poster_url(key)),
         width: gif.width,
         height: gif.height,
         frames: gif.frames,
         delay_ms: gif.delay_ms,
         bytes: gif.bytes.len(),
-        video_bytes: None,
+        video_bytes: Some(encoded.video.len()),
         created_at,
         expires_at: created_at.saturating_add(ttl_ms),
     };
-    app.store.insert(&clip, &gif.bytes).await.map_err(|error| {
+    app.store.insert(
+        &clip,
+        ClipFiles {
+            gif: &gif.bytes,
+            video: &encoded.video,
+            poster: &encoded.poster,
+        },
+    ).await.map_err(|error| {
         if error.is_unavailable() {
             tracing::warn!(%error, key = %clip.key, "the store is unreachable; clip refused");
             if error.may_have_written() {

@@ -1,8 +1,8 @@
 //! The embedded store of a single node: in `--data-dir` (SPEC §6), sled for the records
-//! and one file per GIF beside it, laid out as [`layout`](super::layout) says.
+//! and a clip's files beside it, laid out as [`layout`](super::layout) says.
 //!
-//! A clip's two records are written in one transaction, after its GIF file is on disk, so
-//! a stored clip always has its GIF. Expiry is checked on every read as well, so an expired
+//! A clip's two records are written in one transaction, after its files are on disk, so
+//! a stored clip always has its files. Expiry is checked on every read as well, so an expired
 //! clip is never returned even before [`crate::sweep`] has removed it.
 //!
 //! Every write goes through the one writer thread of [`writer`](super::writer) (group
@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::layout::{Parts, expiry_key};
 use super::writer::{Applied, Change, Writer};
-use super::{Reported, StoreError, legacy_gifs};
-use crate::clip::Clip;
+use super::{ClipFiles, Reported, StoreError, legacy_gifs};
+use crate::clip::{Clip, Rendition};
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;
@@ -45,14 +45,14 @@ impl EmbeddedStore {
             tracing::info!(
                 moved,
                 "moved GIFs out of sled into {}",
-                path.join("gifs").display()
+                path.join("clips").display()
             );
         }
         let orphans = parts
-            .gifs
+            .files
             .remove_orphans(|key| parts.clips.contains_key(key.as_bytes()).unwrap_or(true))?;
         if orphans > 0 {
-            tracing::info!(orphans, "removed GIF files of clips that were never stored");
+            tracing::info!(orphans, "removed files of clips that were never stored");
         }
         let count = Arc::new(AtomicUsize::new(parts.clips.len()));
         let (writer, thread) =
@@ -65,13 +65,15 @@ impl EmbeddedStore {
         })
     }
 
-    /// Stores a clip and its GIF, and returns only once both are on disk: a clip that was
+    /// Stores a clip and its files, and returns only once all are on disk: a clip that was
     /// acked must survive `kill -9`.
-    pub async fn insert(&self, clip: &Clip, gif: &[u8]) -> Result<(), StoreError> {
+    pub async fn insert(&self, clip: &Clip, files: ClipFiles<'_>) -> Result<(), StoreError> {
         let change = Change::Insert {
             key: clip.key,
             description: serde_json::to_vec(clip)?.into(),
-            gif: gif.to_vec(),
+            files: files
+                .each()
+                .map(|(rendition, bytes)| (rendition, bytes.to_vec())),
             due: expiry_key(clip.expires_at, clip.key),
         };
         self.writer.commit(change).await?;
@@ -84,10 +86,16 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || parts.recent(limit, now_ms)).await?
     }
 
-    /// The clip and its GIF bytes, unless it is unknown or expired.
-    pub async fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
+    /// The clip and the bytes of one of its files, unless it is unknown, expired or has
+    /// no such file.
+    pub async fn file(
+        &self,
+        key: Uuid,
+        rendition: Rendition,
+        now_ms: u64,
+    ) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
         let parts = self.parts.clone();
-        tokio::task::spawn_blocking(move || parts.gif(key, now_ms)).await?
+        tokio::task::spawn_blocking(move || parts.file(key, rendition, now_ms)).await?
     }
     /// Removes every clip whose expiry is at or before `now_ms`; returns how many.
     pub async fn purge_expired(&self, now_ms: u64) -> Result<usize, StoreError> {
@@ -235,19 +243,24 @@ impl Parts {
         Ok(newest_first)
     }
 
-    fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
+    fn file(
+        &self,
+        key: Uuid,
+        rendition: Rendition,
+        now_ms: u64,
+    ) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
         let Some(description) = self.clips.get(key.as_bytes())? else {
             return Ok(None);
         };
         let clip: Clip = serde_json::from_slice(&description)?;
-        if clip.is_expired(now_ms) {
+        if clip.is_expired(now_ms) || !rendition.belongs_to(&clip) {
             return Ok(None);
         }
-        let Some(gif) = self.gifs.read(key)? else {
-            tracing::error!(%key, "a stored clip has no GIF file");
+        let Some(bytes) = self.files.read(key, rendition)? else {
+            tracing::error!(%key, file = rendition.extension(), "a stored clip lacks a file");
             return Ok(None);
         };
-        Ok(Some((clip, gif)))
+        Ok(Some((clip, bytes)))
     }
 
     fn reports(&self, now_ms: u64) -> Result<Vec<Reported>, StoreError> {
@@ -283,7 +296,7 @@ mod tests {
 
     use super::*;
     use crate::store::legacy_gifs::{LEGACY_GIF_TREE, MIGRATION_BATCH};
-    use crate::store::suite::{clip, user};
+    use crate::store::suite::{FILES, clip, user};
     use crate::store::writer::PURGE_BATCH;
 
     fn open_in(dir: &Path) -> EmbeddedStore {
@@ -306,18 +319,18 @@ mod tests {
         let (_dir, store) = open();
         let short = clip(1_000, 1_000);
         let long = clip(1_000, 10_000);
-        store.insert(&short, b"GIF").await.unwrap();
-        store.insert(&long, b"GIF").await.unwrap();
+        store.insert(&short, FILES).await.unwrap();
+        store.insert(&long, FILES).await.unwrap();
 
         assert_eq!(store.purge_expired(2_000).await.unwrap(), 1);
         assert_eq!(store.len(), 1);
         let parts = &store.parts;
         assert!(parts.clips.get(short.key.as_bytes()).unwrap().is_none());
         assert!(
-            parts.gifs.read(short.key).unwrap().is_none(),
+            parts.files.read(short.key, Rendition::Gif).unwrap().is_none(),
             "its GIF file is gone"
         );
-        assert!(parts.gifs.read(long.key).unwrap().is_some());
+        assert!(parts.files.read(long.key, Rendition::Gif).unwrap().is_some());
         assert_eq!(parts.expiry.len(), 1);
         assert_eq!(store.purge_expired(2_000).await.unwrap(), 0);
     }
@@ -326,7 +339,7 @@ mod tests {
     async fn purge_handles_more_than_one_batch() {
         let (_dir, store) = open();
         for _ in 0..PURGE_BATCH + 3 {
-            store.insert(&clip(1_000, 1), b"GIF").await.unwrap();
+            store.insert(&clip(1_000, 1), FILES).await.unwrap();
         }
         assert_eq!(store.purge_expired(5_000).await.unwrap(), PURGE_BATCH + 3);
         assert!(store.is_empty());
@@ -336,7 +349,7 @@ mod tests {
     /// sled's lock) so that the test can open `dir` again.
     async fn store_and_close(dir: &Path, stored: &Clip) {
         let store = open_in(dir);
-        store.insert(stored, b"GIF89a").await.unwrap();
+        store.insert(stored, FILES).await.unwrap();
         store.close().await.unwrap();
     }
 
@@ -348,9 +361,36 @@ mod tests {
 
         let store = open_in(dir.path());
         assert_eq!(store.len(), 1);
-        let (clip, gif) = store.gif(stored.key, 2_000).await.unwrap().unwrap();
+        let (clip, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
         assert_eq!(clip, stored);
         assert_eq!(gif, b"GIF89a");
+    }
+
+    #[tokio::test]
+    async fn every_file_of_a_clip_is_kept_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = clip(1_000, 10_000);
+        store_and_close(dir.path(), &stored).await;
+
+        let store = open_in(dir.path());
+        for (rendition, bytes) in FILES.each() {
+            let (_, read) = store.file(stored.key, rendition, 2_000).await.unwrap().unwrap();
+            assert_eq!(read, bytes, "{rendition:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_files_are_in_the_gifs_folder_keeps_them() {
+        // Stores made while clips had only a GIF kept them in `gifs/`.
+        let dir = tempfile::tempdir().unwrap();
+        let stored = clip(1_000, 10_000);
+        store_and_close(dir.path(), &stored).await;
+        std::fs::rename(dir.path().join("clips"), dir.path().join("gifs")).unwrap();
+
+        let store = open_in(dir.path());
+        let (_, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
+        assert_eq!(gif, FILES.gif);
+        assert!(!dir.path().join("gifs").exists(), "the folder has its new name");
     }
 
     #[tokio::test]
@@ -359,20 +399,26 @@ mod tests {
         let stored = clip(1_000, 10_000);
         store_and_close(dir.path(), &stored).await;
         // What a crash between the GIF's fsync and its record's commit leaves behind.
-        let orphan = dir.path().join(format!("gifs/{}.gif", Uuid::now_v7()));
+        let orphan = dir.path().join(format!("clips/{}.mp4", Uuid::now_v7()));
         std::fs::write(&orphan, b"GIF89a").unwrap();
 
         let store = open_in(dir.path());
         assert!(!orphan.exists(), "the orphan is removed");
-        let (_, gif) = store.gif(stored.key, 2_000).await.unwrap().unwrap();
+        let (_, gif) = store.file(stored.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
         assert_eq!(gif, b"GIF89a", "a stored clip keeps its GIF");
     }
 
     #[tokio::test]
     async fn a_store_with_gifs_in_sled_moves_them_to_files() {
         let dir = tempfile::tempdir().unwrap();
+        // Clips from before videos, too: no video, no poster.
         let stored: Vec<Clip> = (0..MIGRATION_BATCH + 2)
-            .map(|_| clip(1_000, 10_000))
+            .map(|_| Clip {
+                video: None,
+                poster: None,
+                video_bytes: None,
+                ..clip(1_000, 10_000)
+            })
             .collect();
         {
             // The layout before GIFs moved out of sled: three trees.
@@ -398,8 +444,12 @@ mod tests {
         let store = open_in(dir.path());
         assert_eq!(store.len(), stored.len());
         for clip in &stored {
-            let (_, gif) = store.gif(clip.key, 2_000).await.unwrap().unwrap();
+            let (_, gif) = store.file(clip.key, Rendition::Gif, 2_000).await.unwrap().unwrap();
             assert_eq!(gif, clip.key.to_string().as_bytes());
+            for rendition in [Rendition::Video, Rendition::Poster] {
+                let file = store.file(clip.key, rendition, 2_000).await.unwrap();
+                assert!(file.is_none(), "an old clip has only its GIF");
+            }
         }
         let names = store.parts.db.tree_names();
         assert!(
@@ -420,7 +470,7 @@ mod tests {
         let (_dir, store) = open();
         let (kept, removed, expired) = (clip(1_000, 10_000), clip(1_000, 10_000), clip(1_000, 500));
         for stored in [&kept, &removed, &expired] {
-            store.insert(stored, b"GIF").await.unwrap();
+            store.insert(stored, FILES).await.unwrap();
             store.report(stored.key, user('a'), 1_000).await.unwrap();
         }
         store.remove(vec![removed.key]).await.unwrap();
@@ -463,11 +513,11 @@ mod tests {
     async fn a_closed_store_refuses_writes_and_still_reads() {
         let (_dir, store) = open();
         let stored = clip(1_000, 10_000);
-        store.insert(&stored, b"GIF").await.unwrap();
+        store.insert(&stored, FILES).await.unwrap();
         let other_handle = store.clone();
         store.close().await.unwrap();
 
-        let refused = other_handle.insert(&clip(1_000, 10_000), b"GIF").await;
+        let refused = other_handle.insert(&clip(1_000, 10_000), FILES).await;
         assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
         assert!(
             other_handle.check().await.is_err(),
@@ -484,7 +534,7 @@ mod tests {
         let mut inserts = tokio::task::JoinSet::new();
         for _ in 0..20 {
             let store = store.clone();
-            inserts.spawn(async move { store.insert(&clip(1_000, 10_000), b"GIF").await });
+            inserts.spawn(async move { store.insert(&clip(1_000, 10_000), FILES).await });
         }
         while let Some(inserted) = inserts.join_next().await {
             inserted.unwrap().unwrap();
@@ -522,7 +572,14 @@ mod tests {
                 let (store, gif) = (writer.clone(), gif.clone());
                 inserts.spawn(async move {
                     for _ in 0..INSERTS_PER_TASK {
-                        store.insert(&clip(1_000, 10_000), &gif).await.unwrap();
+                        store
+                            .insert(
+                                &clip(1_000, 10_000),
+                                ClipFiles {
+                                    gif: &gif,
+                                    ..FILES
+                                },
+                            ).await.unwrap();
                     }
                 });
             }

@@ -1,12 +1,12 @@
 //! The embedded store's layout in `--data-dir`: its sled trees, how their keys are made,
-//! and the folder of GIF files beside them. The readers ([`super::embedded`]) and the one
+//! and the folder of clip files beside them. The readers ([`super::embedded`]) and the one
 //! writer ([`super::writer`]) both work on it.
 //!
 //! - sled tree `clips`:  key → the [`Clip`](crate::clip::Clip) as JSON (what replay reads);
 //! - sled tree `expiry`: expires_at (big-endian ms) ‖ key → nothing, so the sweep finds
 //!   what is due with one range scan instead of reading every clip;
-//! - `gifs/<key>.gif`: the GIF bytes (what `/clips/{key}.gif` serves; see
-//!   [`super::gif_files`] for why they are not in sled);
+//! - `clips/<key>.gif`, `.mp4`, `.jpg`: the clip's files (what `/clips/{key}.gif` and the
+//!   others serve; see [`super::files`] for why they are not in sled);
 //! - sled tree `reports`: clip key ‖ user id → nothing, one per user per clip (SPEC §10);
 //! - sled tree `bans`: user id → the [`Ban`](crate::moderation::Ban) as JSON.
 //!
@@ -17,10 +17,10 @@ use std::path::Path;
 use uuid::Uuid;
 
 use super::StoreError;
-use super::gif_files::GifFiles;
+use super::files::ClipFolder;
 use crate::identity::UserId;
 
-/// The sled database, its trees and the GIF folder; cheap to clone, every clone is the
+/// The sled database, its trees and the folder of clip files; cheap to clone, every clone is the
 /// same store.
 #[derive(Clone)]
 pub(super) struct Parts {
@@ -29,11 +29,11 @@ pub(super) struct Parts {
     pub(super) expiry: sled::Tree,
     pub(super) reports: sled::Tree,
     pub(super) bans: sled::Tree,
-    pub(super) gifs: GifFiles,
+    pub(super) files: ClipFolder,
 }
 
 impl Parts {
-    /// Opens (or creates) the sled database in `path`, its trees and the GIF folder.
+    /// Opens (or creates) the sled database in `path`, its trees and the clip files' folder.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
@@ -47,7 +47,7 @@ impl Parts {
             expiry: db.open_tree("expiry")?,
             reports: db.open_tree("reports")?,
             bans: db.open_tree("bans")?,
-            gifs: GifFiles::open(path)?,
+            files: ClipFolder::open(path)?,
             db,
         })
     }

@@ -1,4 +1,4 @@
-//! Stores made before the GIFs moved to files (see [`super::gif_files`]) kept them in a
+//! Stores made before the GIFs moved to files (see [`super::files`]) kept them in a
 //! sled tree of their own. The first start of a newer server moves them out, before it
 //! serves anything, so the rest of the store knows only the files.
 
@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::layout::Parts;
+use crate::clip::Rendition;
 
 /// Where stores made before the GIFs moved to files kept them.
 pub(super) const LEGACY_GIF_TREE: &str = "gifs";
@@ -38,11 +39,11 @@ pub(super) fn move_to_files(parts: &Parts) -> Result<usize, StoreError> {
         if batch.is_empty() {
             break;
         }
-        let gifs: Vec<(Uuid, &[u8])> = batch
+        let gifs: Vec<_> = batch
             .iter()
-            .map(|(key, gif)| (*key, gif.as_ref()))
+            .map(|(key, gif)| (*key, Rendition::Gif, gif.as_ref()))
             .collect();
-        parts.gifs.write_durably(&gifs)?;
+        parts.files.write_durably(&gifs)?;
         moved += gifs.len();
     }
     drop(legacy);

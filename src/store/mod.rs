@@ -1,6 +1,6 @@
 //! Where clips are kept (SPEC §6, §8), behind one small interface with two backends:
 //!
-//! - [`embedded`]: a single node's store in `--data-dir`, sled plus one file per GIF; what
+//! - [`embedded`]: a single node's store in `--data-dir`, sled plus a clip's files; what
 //!   `cargo run --release` uses, with no other service;
 //! - [`redis_store`]: cluster mode's store, shared by every node, with Redis's native
 //!   expiry.
@@ -8,13 +8,13 @@
 //! Both keep the same promises, which one test suite ([`suite`]) checks against each: a
 //! clip is acked only once it is durable, an expired clip is never returned (whether or not
 //! the sweep has run), replay is the newest clips oldest first, an insert repeated after
-//! an unknown outcome is harmless, and removal takes a clip, its GIF and its reports.
+//! an unknown outcome is harmless, and removal takes a clip, its files and its reports.
 //!
 //! An enum rather than a trait object: two backends, known at build time, and the async
 //! methods stay plain `async fn`s.
 
 mod embedded;
-mod gif_files;
+mod files;
 mod layout;
 mod legacy_gifs;
 mod redis_store;
@@ -28,7 +28,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use crate::clip::Clip;
+use crate::clip::{Clip, Rendition};
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;
@@ -42,8 +42,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored clip could not be read: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("GIF files: {0}")]
-    GifFiles(#[from] std::io::Error),
+    #[error("clip files: {0}")]
+    ClipFiles(#[from] std::io::Error),
     #[error("{0}")]
     Commit(CommitError),
     #[error("the store is closed")]
@@ -102,6 +102,25 @@ pub struct Reported {
     pub clip: Clip,
 }
 
+/// A clip's files (SPEC §12), as the encoder made them, to be stored with its record.
+#[derive(Debug, Clone, Copy)]
+pub struct ClipFiles<'a> {
+    pub gif: &'a [u8],
+    pub video: &'a [u8],
+    pub poster: &'a [u8],
+}
+
+impl<'a> ClipFiles<'a> {
+    /// Each file with the rendition it is.
+    pub fn each(self) -> [(Rendition, &'a [u8]); 3] {
+        [
+            (Rendition::Gif, self.gif),
+            (Rendition::Video, self.video),
+            (Rendition::Poster, self.poster),
+        ]
+    }
+}
+
 /// A handle to the clip store; cheap to clone, every clone is the same store.
 #[derive(Clone)]
 pub enum Store {
@@ -125,10 +144,11 @@ impl Store {
         EmbeddedStore::open(path, metrics).map(Self::Embedded)
     }
 
-    /// Stores a clip and its GIF, and returns only once both are durable: a clip that was
-    /// acked must survive `kill -9` (of the node, and of Redis).
-    pub async fn insert(&self, clip: &Clip, gif: &[u8]) -> Result<(), StoreError> {
-        each!(self, store => store.insert(clip, gif).await)
+    /// Stores a clip and its files, and returns only once all are durable: a clip that was
+    /// acked must survive `kill -9` (of the node, and of Redis), and is never seen without
+    /// any of its files.
+    pub async fn insert(&self, clip: &Clip, files: ClipFiles<'_>) -> Result<(), StoreError> {
+        each!(self, store => store.insert(clip, files).await)
     }
 
     /// The newest `limit` clips that have not expired, oldest first.
@@ -136,9 +156,15 @@ impl Store {
         each!(self, store => store.recent(limit, now_ms).await)
     }
 
-    /// The clip and its GIF bytes, unless it is unknown or expired.
-    pub async fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
-        each!(self, store => store.gif(key, now_ms).await)
+    /// The clip and the bytes of one of its files, unless the clip is unknown or expired,
+    /// or has no such file (a clip stored before videos has only its GIF).
+    pub async fn file(
+        &self,
+        key: Uuid,
+        rendition: Rendition,
+        now_ms: u64,
+    ) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
+        each!(self, store => store.file(key, rendition, now_ms).await)
     }
 
     /// Removes every clip whose expiry is at or before `now_ms`; returns how many.

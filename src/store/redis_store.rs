@@ -1,7 +1,8 @@
 //! Cluster mode's store (SPEC §8): every node reads and writes the same Redis.
 //!
 //! - `loopchat:clip:{key}`: the [`Clip`] as JSON, expiring (`PXAT`) at its `expires_at`;
-//! - `loopchat:gif:{key}`: the GIF bytes, expiring with it;
+//! - `loopchat:gif:{key}`, `loopchat:mp4:{key}`, `loopchat:jpg:{key}`: the clip's files
+//!   (SPEC §12), expiring with it;
 //! - `loopchat:recent`: sorted set, key scored by `created_at`: the replay order;
 //! - `loopchat:expiry`: sorted set, key scored by `expires_at`: what the sweep removes
 //!   from the two sets once Redis itself has dropped the clip;
@@ -25,8 +26,8 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
-use super::{Reported, StoreError};
-use crate::clip::Clip;
+use super::{ClipFiles, Reported, StoreError};
+use crate::clip::{Clip, Rendition};
 use crate::cluster::health::Health;
 use crate::identity::UserId;
 use crate::moderation::Ban;
@@ -42,8 +43,10 @@ fn clip_key(key: Uuid) -> String {
     format!("loopchat:clip:{key}")
 }
 
-fn gif_key(key: Uuid) -> String {
-    format!("loopchat:gif:{key}")
+/// One of a clip's files: named by its extension, so the GIF keeps the name it had before
+/// clips had videos.
+fn file_key(key: Uuid, rendition: Rendition) -> String {
+    format!("loopchat:{}:{key}", rendition.extension())
 }
 
 fn reports_key(key: Uuid) -> String {
@@ -101,25 +104,28 @@ impl RedisStore {
         }
     }
 
-    pub async fn insert(&self, clip: &Clip, gif: &[u8]) -> Result<(), StoreError> {
+    pub async fn insert(&self, clip: &Clip, files: ClipFiles<'_>) -> Result<(), StoreError> {
         let description = serde_json::to_vec(clip)?;
-        let (clip_record, gif_record) = (clip_key(clip.key), gif_key(clip.key));
         let member = clip.key.to_string();
         let mut transaction = redis::pipe();
         transaction
             .atomic()
             .cmd("SET")
-            .arg(&clip_record)
+            .arg(clip_key(clip.key))
             .arg(description)
             .arg("PXAT")
             .arg(clip.expires_at)
-            .ignore()
-            .cmd("SET")
-            .arg(&gif_record)
-            .arg(gif)
-            .arg("PXAT")
-            .arg(clip.expires_at)
-            .ignore()
+            .ignore();
+        for (rendition, bytes) in files.each() {
+            transaction
+                .cmd("SET")
+                .arg(file_key(clip.key, rendition))
+                .arg(bytes)
+                .arg("PXAT")
+                .arg(clip.expires_at)
+                .ignore();
+        }
+        transaction
             .zadd(RECENT, &member, clip.created_at)
             .ignore()
             .zadd(EXPIRY, &member, clip.expires_at)
@@ -155,17 +161,22 @@ impl RedisStore {
         Ok(newest_first)
     }
 
-    pub async fn gif(&self, key: Uuid, now_ms: u64) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
-        let (description, gif): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
+    pub async fn file(
+        &self,
+        key: Uuid,
+        rendition: Rendition,
+        now_ms: u64,
+    ) -> Result<Option<(Clip, Vec<u8>)>, StoreError> {
+        let (description, bytes): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
             .get(clip_key(key))
-            .get(gif_key(key))
+            .get(file_key(key, rendition))
             .query_async(&mut self.connection()?)
             .await?;
-        let (Some(description), Some(gif)) = (description, gif) else {
+        let (Some(description), Some(bytes)) = (description, bytes) else {
             return Ok(None);
         };
         let clip: Clip = serde_json::from_slice(&description)?;
-        Ok((!clip.is_expired(now_ms)).then_some((clip, gif)))
+        Ok((!clip.is_expired(now_ms) && rendition.belongs_to(&clip)).then_some((clip, bytes)))
     }
 
     /// Redis has already dropped the expired clips' records; what is left to remove is
@@ -246,7 +257,12 @@ impl RedisStore {
         transaction.del(keys.iter().map(|key| clip_key(*key)).collect::<Vec<_>>());
         let others: Vec<String> = keys
             .iter()
-            .flat_map(|key| [gif_key(*key), reports_key(*key)])
+            .flat_map(|key| {
+                Rendition::ALL
+                    .map(|rendition| file_key(*key, rendition))
+                    .into_iter()
+                    .chain([reports_key(*key)])
+            })
             .collect();
         transaction.del(others).ignore();
         for set in [RECENT, EXPIRY, REPORTED] {

@@ -13,12 +13,19 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
-use super::{RedisStore, Store};
-use crate::clip::{Author, Clip, now_ms};
+use super::{ClipFiles, RedisStore, Store};
+use crate::clip::{Author, Clip, Rendition, now_ms};
 use crate::cluster::health::Health;
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;
+
+/// Stand-ins for a clip's files: the store keeps bytes, whatever they are.
+pub(super) const FILES: ClipFiles<'static> = ClipFiles {
+    gif: b"GIF89a",
+    video: b"....ftyp",
+    poster: b"JPEG",
+};
 
 /// A clip made at `created_at` that lives `ttl_ms`.
 pub(super) fn clip(created_at: u64, ttl_ms: u64) -> Clip {
@@ -154,7 +161,7 @@ async fn recent_is_the_newest_unexpired_oldest_first(store: Store) {
     let mut inserted = Vec::new();
     for _ in 0..5 {
         let clip = clip(now, 60_000);
-        store.insert(&clip, b"GIF").await.unwrap();
+        store.insert(&clip, FILES).await.unwrap();
         inserted.push(clip.key);
     }
     assert_eq!(keys(&store, 3, now + 1_000).await, inserted[2..]);
@@ -165,15 +172,15 @@ async fn expired_clips_are_never_returned_even_before_the_sweep(store: Store) {
     let now = now_ms();
     let short = clip(now, 1_000);
     let long = clip(now, 60_000);
-    store.insert(&short, b"GIF").await.unwrap();
-    store.insert(&long, b"GIF").await.unwrap();
+    store.insert(&short, FILES).await.unwrap();
+    store.insert(&long, FILES).await.unwrap();
 
     // A second later by the reader's clock, before either the sweep or Redis itself
     // could have removed anything.
     assert_eq!(keys(&store, 10, now + 2_000).await, [long.key]);
-    assert!(store.gif(short.key, now + 2_000).await.unwrap().is_none());
-    let (clip, gif) = store.gif(long.key, now + 2_000).await.unwrap().unwrap();
-    assert_eq!((clip, gif), (long, b"GIF".to_vec()));
+    assert!(store.file(short.key, Rendition::Gif, now + 2_000).await.unwrap().is_none());
+    let (clip, gif) = store.file(long.key, Rendition::Gif, now + 2_000).await.unwrap().unwrap();
+    assert_eq!((clip, gif), (long, FILES.gif.to_vec()));
     assert_eq!(
         store.len(),
         2,
@@ -185,24 +192,24 @@ async fn purge_removes_exactly_what_is_due(store: Store) {
     let now = now_ms();
     let short = clip(now, 1_000);
     let long = clip(now, 60_000);
-    store.insert(&short, b"GIF").await.unwrap();
-    store.insert(&long, b"GIF").await.unwrap();
+    store.insert(&short, FILES).await.unwrap();
+    store.insert(&long, FILES).await.unwrap();
 
     assert_eq!(store.purge_expired(now + 2_000).await.unwrap(), 1);
     assert_eq!(store.len(), 1);
     assert!(
-        store.gif(short.key, now).await.unwrap().is_none(),
+        store.file(short.key, Rendition::Gif, now).await.unwrap().is_none(),
         "gone, even for an earlier clock"
     );
-    assert!(store.gif(long.key, now).await.unwrap().is_some());
+    assert!(store.file(long.key, Rendition::Gif, now).await.unwrap().is_some());
     assert_eq!(store.purge_expired(now + 2_000).await.unwrap(), 0);
 }
 
 async fn inserting_a_clip_twice_stores_it_once(store: Store) {
     let now = now_ms();
     let stored = clip(now, 60_000);
-    store.insert(&stored, b"GIF").await.unwrap();
-    store.insert(&stored, b"GIF").await.unwrap();
+    store.insert(&stored, FILES).await.unwrap();
+    store.insert(&stored, FILES).await.unwrap();
     assert_eq!(store.len(), 1);
     assert_eq!(keys(&store, 10, now).await, [stored.key]);
 }
@@ -210,8 +217,8 @@ async fn inserting_a_clip_twice_stores_it_once(store: Store) {
 async fn removal_takes_the_clip_its_gif_and_its_reports(store: Store) {
     let now = now_ms();
     let (gone, kept) = (clip(now, 60_000), clip(now, 60_000));
-    store.insert(&gone, b"GIF").await.unwrap();
-    store.insert(&kept, b"GIF").await.unwrap();
+    store.insert(&gone, FILES).await.unwrap();
+    store.insert(&kept, FILES).await.unwrap();
     assert!(store.report(gone.key, user('a'), now).await.unwrap());
 
     assert_eq!(
@@ -219,7 +226,7 @@ async fn removal_takes_the_clip_its_gif_and_its_reports(store: Store) {
         [gone.key]
     );
     assert_eq!(keys(&store, 10, now).await, [kept.key]);
-    assert!(store.gif(gone.key, now).await.unwrap().is_none());
+    assert!(store.file(gone.key, Rendition::Gif, now).await.unwrap().is_none());
     assert!(
         store.reports(now).await.unwrap().is_empty(),
         "its reports went with it"
@@ -238,7 +245,7 @@ async fn reports_count_once_per_user(store: Store) {
     let now = now_ms();
     let (once, twice, expired) = (clip(now, 60_000), clip(now, 60_000), clip(now, 500));
     for stored in [&once, &twice, &expired] {
-        store.insert(stored, b"GIF").await.unwrap();
+        store.insert(stored, FILES).await.unwrap();
     }
     for (key, reader) in [
         (once.key, 'a'),
@@ -301,7 +308,7 @@ async fn clips_by_lists_one_authors_unexpired_clips(store: Store) {
     old.author.id = user('t');
     let someone_else = clip(now, 60_000);
     for stored in [&theirs, &old, &someone_else] {
-        store.insert(stored, b"GIF").await.unwrap();
+        store.insert(stored, FILES).await.unwrap();
     }
     assert_eq!(
         store.clips_by(user('t'), now + 1_000).await.unwrap(),
@@ -316,7 +323,7 @@ async fn redis_drops_an_expired_clip_by_itself() {
     let redis = TestRedis::start();
     let store = redis.store().await;
     let short = clip(now_ms(), 300);
-    store.insert(&short, b"GIF").await.unwrap();
+    store.insert(&short, FILES).await.unwrap();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let records = [
@@ -367,7 +374,7 @@ async fn a_stopped_redis_answers_unavailable() {
         Health::new(prometheus_client::metrics::gauge::Gauge::default()),
     ));
     drop(redis);
-    let refused = store.insert(&clip(now_ms(), 60_000), b"GIF").await;
+    let refused = store.insert(&clip(now_ms(), 60_000), FILES).await;
     assert!(
         refused
             .as_ref()
@@ -388,7 +395,7 @@ async fn nothing_is_sent_while_the_heartbeat_fails() {
     let health = Health::new(prometheus_client::metrics::gauge::Gauge::default());
     health.fail_for_tests();
     let store = Store::Redis(RedisStore::new(connection.clone(), health));
-    let refused = store.insert(&clip(now_ms(), 60_000), b"GIF").await;
+    let refused = store.insert(&clip(now_ms(), 60_000), FILES).await;
     assert!(
         refused
             .as_ref()

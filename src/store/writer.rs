@@ -1,7 +1,7 @@
 //! The store's one writer: group commit on a thread of its own.
 //!
 //! Every change to the store (a clip's insert, the sweep's removals) is a [`Job`] sent to
-//! this thread. It takes every job that is waiting, writes and fsyncs the batch's GIF files,
+//! this thread. It takes every job that is waiting, writes and fsyncs the batch's clip files,
 //! applies the whole batch in one sled transaction, flushes sled once, and only then answers
 //! each waiter. So:
 //!
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::layout::{Parts, expiry_key, key_of, report_key};
-use crate::clip::Clip;
+use crate::clip::{Clip, Rendition};
 use crate::identity::UserId;
 use crate::metrics::CommitMetrics;
 use crate::moderation::Ban;
@@ -46,7 +46,7 @@ pub(super) enum Change {
     Insert {
         key: Uuid,
         description: IVec,
-        gif: Vec<u8>,
+        files: [(Rendition, Vec<u8>); 3],
         due: [u8; 24],
     },
     /// Remove up to [`PURGE_BATCH`] clips due at or before `now_ms`.
@@ -106,8 +106,8 @@ pub(super) enum Applied {
 pub enum CommitError {
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
-    #[error("writing GIF files: {0}")]
-    GifFiles(Arc<std::io::Error>),
+    #[error("writing clip files: {0}")]
+    ClipFiles(Arc<std::io::Error>),
 }
 
 struct Job {
@@ -180,7 +180,7 @@ fn run(
     }
 }
 
-/// Makes `changes` durable: the GIF files first, then one sled transaction and one flush.
+/// Makes `changes` durable: the clip files first, then one sled transaction and one flush.
 /// Returns what each change did, in order, or the error that kept the whole batch out.
 fn commit(
     parts: &Parts,
@@ -189,17 +189,27 @@ fn commit(
     metrics: &CommitMetrics,
 ) -> Result<Vec<Applied>, CommitError> {
     let started = Instant::now();
-    let gifs: Vec<(Uuid, &[u8])> = changes
+    let inserted: Vec<Uuid> = changes
         .iter()
         .filter_map(|change| match change {
-            Change::Insert { key, gif, .. } => Some((*key, gif.as_slice())),
+            Change::Insert { key, .. } => Some(*key),
             _ => None,
         })
         .collect();
-    if let Err(error) = parts.gifs.write_durably(&gifs) {
-        tracing::error!(%error, clips = gifs.len(), "writing GIF files failed");
-        remove_unrecorded_gifs(parts, gifs.iter().map(|(key, _)| *key));
-        return Err(CommitError::GifFiles(Arc::new(error)));
+    let files: Vec<_> = changes
+        .iter()
+        .flat_map(|change| match change {
+            Change::Insert { key, files, .. } => files
+                .iter()
+                .map(|(rendition, bytes)| (*key, *rendition, bytes.as_slice()))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if let Err(error) = parts.files.write_durably(&files) {
+        tracing::error!(%error, clips = inserted.len(), "writing clip files failed");
+        remove_unrecorded_files(parts, inserted.iter().copied());
+        return Err(CommitError::ClipFiles(Arc::new(error)));
     }
 
     // Range scans and reads cannot run inside a transaction; the writer is the only one
@@ -294,11 +304,11 @@ fn commit(
         .commit_seconds
         .observe(started.elapsed().as_secs_f64());
     // Batches of only sweep removals would drag the figure towards 0.
-    if !gifs.is_empty() {
-        metrics.batch_clips.observe(gifs.len() as f64);
+    if !inserted.is_empty() {
+        metrics.batch_clips.observe(inserted.len() as f64);
     }
     if let Err(error) = flushed {
-        tracing::error!(%error, clips = gifs.len(), "flushing the store failed");
+        tracing::error!(%error, clips = inserted.len(), "flushing the store failed");
         // Not on disk, so not acked: take the new clips out again so that they are never
         // served or replayed either.
         if let Err(error) = take_back(parts, changes, &applied, count) {
@@ -309,12 +319,12 @@ fn commit(
 
     // Only once their records are gone for good: a crash before this leaves orphans,
     // which the next start removes.
-    let removed_gifs = plans.iter().flat_map(|plan| match plan {
+    let removed = plans.iter().flat_map(|plan| match plan {
         Plan::Remove(doomed) => doomed.clips.iter().map(|(key, _)| *key).collect(),
         _ => Vec::new(),
     });
-    if let Err(error) = parts.gifs.remove(removed_gifs) {
-        tracing::warn!(%error, "removing the GIF files of removed clips failed");
+    if let Err(error) = parts.files.remove(removed) {
+        tracing::warn!(%error, "removing the files of removed clips failed");
     }
     Ok(applied)
 }
@@ -441,16 +451,16 @@ fn take_back(
         })
         .map_err(storage)?;
     count.fetch_sub(added.len(), Ordering::Relaxed);
-    remove_unrecorded_gifs(parts, added.iter().map(|(key, _)| **key));
+    remove_unrecorded_files(parts, added.iter().map(|(key, _)| **key));
     Ok(())
 }
 
-/// Removes the GIF files among `keys` that no stored clip refers to, best effort: what is
+/// Removes the files of the clips among `keys` that are not stored, best effort: what is
 /// left is an orphan that the next start removes.
-fn remove_unrecorded_gifs(parts: &Parts, keys: impl Iterator<Item = Uuid>) {
+fn remove_unrecorded_files(parts: &Parts, keys: impl Iterator<Item = Uuid>) {
     let unrecorded = keys.filter(|key| !parts.clips.contains_key(key.as_bytes()).unwrap_or(true));
-    if let Err(error) = parts.gifs.remove(unrecorded) {
-        tracing::warn!(%error, "removing GIF files of clips that were not stored failed");
+    if let Err(error) = parts.files.remove(unrecorded) {
+        tracing::warn!(%error, "removing files of clips that were not stored failed");
     }
 }
 

@@ -165,7 +165,7 @@ test('every clip lives in Redis: each node holds nothing of its own', async (t, 
 
   // And on the nodes' disks: each node was started with a --data-dir of its own (the e2e
   // helper passes one), which cluster mode makes at start and leaves empty (SPEC §8: it is
-  // unused). A node's sled files, its gifs/ folder, a GIF or its own id-secret there would be
+  // unused). A node's sled files, its clips/ folder, a clip's file or its own id-secret there would be
   // state that the other node does not share. (With --tls-self-signed the certificate and
   // its key would be kept there; these nodes serve plain HTTP.) By now the clip was stored,
   // served (the replay above) and both nodes have run a while; earlier tests stored more.

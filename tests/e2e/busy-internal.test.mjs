@@ -8,9 +8,9 @@
 // controls (tools/fsync-gate.c), no admitted clip can finish, so the queue fills exactly
 // and stays full: the next clip is refused at once, whatever the machine's speed.
 //
-// `internal`: the data dir's `gifs/` folder, where each clip's GIF is written before its
-// record (src/store/gif_files.rs), is swapped for a plain file while the server runs, so
-// creating a GIF fails (ENOTDIR). A chmod would not do: the tests run as root, whom
+// `internal`: the data dir's `clips/` folder, where each clip's files are written before its
+// record (src/store/files.rs), is swapped for a plain file while the server runs, so
+// creating a file fails (ENOTDIR). A chmod would not do: the tests run as root, whom
 // permissions do not stop.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -125,15 +125,15 @@ e2e('internal: a clip the store cannot write is refused internal, saying nothing
   const before = await sendGoodClip(sender.socket, { id: 'before', message: 'before', frames: FRAMES.slice(0, 2) });
   await eventually(() => observer.received.message.length === 1, 'the first clip at the observer');
 
-  // gifs/ becomes a file: creating `gifs/<key>.gif` fails with ENOTDIR, as root too.
-  const gifs = join(server.dataDir, 'gifs');
-  const away = join(server.dataDir, 'gifs-away');
-  renameSync(gifs, away);
-  writeFileSync(gifs, 'not a folder\n');
+  // clips/ becomes a file: creating `clips/<key>.gif` fails with ENOTDIR, as root too.
+  const folder = join(server.dataDir, 'clips');
+  const away = join(server.dataDir, 'clips-away');
+  renameSync(folder, away);
+  writeFileSync(folder, 'not a folder\n');
   const restore = () => {
     if (existsSync(away)) {
-      rmSync(gifs, { force: true });
-      renameSync(away, gifs);
+      rmSync(folder, { force: true });
+      renameSync(away, folder);
     }
   };
   h.cleanups.push(restore);
@@ -149,7 +149,7 @@ e2e('internal: a clip the store cannot write is refused internal, saying nothing
   const line = await eventually(() => server.output().split('\n').find((text) => /storing a clip failed/.test(text)), 'the failure in the log');
   assert.match(line, /ERROR/, line);
   assert.match(line, /Not a directory/, `the log line says why: ${line}`);
-  assert.doesNotMatch(JSON.stringify([reply, event]), /directory|gifs|sled|os error|\//i, 'the client is told nothing of the cause');
+  assert.doesNotMatch(JSON.stringify([reply, event]), /directory|clips|sled|os error|\//i, 'the client is told nothing of the cause');
 
   // Nothing stored or broadcast: the store holds the first clip only, and the next clip to
   // reach the observer (once the folder is back) is the one sent after the refusal.

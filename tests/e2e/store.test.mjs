@@ -178,5 +178,5 @@ e2e('disk use stays within 3 × the unexpired clips + 64 MiB, and a swept clip l
   // Once all have expired and been swept, their GIF files are gone too.
   await sleepPast(Math.max(...acked.map((clip) => clip.expires_at)), 500);
   await eventually(async () => (await clipsStored(server.url)) === 0, 'the sweep to remove every clip', WAIT_MS, 100);
-  assert.deepEqual(readdirSync(join(server.dataDir, 'gifs')), [], 'no GIF file outlives its clip');
+  assert.deepEqual(readdirSync(join(server.dataDir, 'clips')), [], 'no clip file (GIF, MP4, poster) outlives its clip');
 });
