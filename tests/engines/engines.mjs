@@ -123,11 +123,22 @@ export function freePort() {
 
 /**
  * Starts `xvfb-run -a WebKitWebDriver --port=N` in a process group of its own (MiniBrowser
- * needs a display; killing only the driver would leave Xvfb running). Resolves with
- * `{ url, stop() }` once the driver answers.
+ * needs a display; killing only the driver would leave Xvfb running). The driver takes no
+ * port 0, so it is given a port that was free a moment ago, and started again on another
+ * if that one was taken meanwhile. Resolves with `{ url, output(), stop() }` once the
+ * driver answers.
  */
 export async function startWebKitDriver() {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt += 1) {
+    const driver = await tryWebKitDriver(await freePort());
+    if (driver.url) return driver;
+    if (attempt === 5 || !/address already in use|bind|listen/i.test(driver.output())) {
+      assert.fail(`WebKitWebDriver did not start: ${driver.output()}`);
+    }
+  }
+}
+
+async function tryWebKitDriver(port) {
   const child = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -137,14 +148,19 @@ export async function startWebKitDriver() {
   child.stderr.on('data', (data) => output.push(String(data)));
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const url = `http://127.0.0.1:${port}`;
-  await until(async () => {
-    if (child.exitCode !== null) assert.fail(`WebKitWebDriver exited: ${output.join('')}`);
+  const answered = await until(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return 'exited';
     try {
-      return (await fetch(`${url}/status`)).ok;
+      return (await fetch(`${url}/status`)).ok && 'answered';
     } catch {
       return false;
     }
   }, 'WebKitWebDriver answers');
+  if (answered === 'exited') {
+    // Whatever of its group is left (Xvfb) goes with it.
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* nobody left */ }
+    return { url: null, output: () => output.join('') };
+  }
   return {
     url,
     output: () => output.join(''),
