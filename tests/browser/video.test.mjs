@@ -141,7 +141,8 @@ browserTest('one button pauses and plays every clip, by keyboard, and is remembe
   const clips = await sendClips(b, 3);
   if (skipWithoutVideo(t, clips[0])) return;
   const keys = clips.map((clip) => clip.key);
-  const page = await b.open('/', { name: 'stiller' });
+  // Tall enough that all four clips of this test are in view, so none is paused for being off screen.
+  const page = await b.open('/', { name: 'stiller', viewport: { width: 1280, height: 1600 } });
   await connected(page);
   for (const key of keys) await untilPlaying(page, key);
   const button = page.locator('#motion');

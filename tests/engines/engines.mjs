@@ -16,14 +16,14 @@ import { connect, loadFrames, once, sendGoodClip } from '../e2e/helpers.mjs';
 /** Default timeout of every wait here: long enough for a loaded machine, short enough to fail. */
 export const WAIT_MS = 20_000;
 
-/** Polls `check()` (async, truthy when done) until it is, or fails naming `what`. */
+/** Polls `check()` (async, truthy when done) until it is, or fails naming `what` (a string, or a function giving one). */
 export async function until(check, what, ms = WAIT_MS) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
     last = await check();
     if (last) return last;
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting until ${what}`);
+    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting until ${typeof what === 'function' ? what() : what}`);
     await sleep(100);
   }
 }
@@ -96,8 +96,9 @@ export const MEDIA_STATE = `return [...document.querySelectorAll('#clips li.clip
  * the clip has no video, as a GIF that loaded. Returns the states.
  */
 export async function untilClipsPlay(read, clips) {
+  let states;
   return until(async () => {
-    const states = await read();
+    states = await read();
     const ok = clips.every((clip) => {
       const state = states.find((candidate) => candidate.key === clip.key);
       if (!state) return false;
@@ -106,7 +107,7 @@ export async function untilClipsPlay(read, clips) {
         && state.ready >= 2 && state.played >= 0.5;
     });
     return ok && states;
-  }, `the clips play (${JSON.stringify(clips.map((clip) => clip.video))})`);
+  }, () => `the clips play (${JSON.stringify(clips.map((clip) => clip.video))}); last seen: ${JSON.stringify(states)}`);
 }
 
 /** A TCP port that was free a moment ago (for WebKitWebDriver, which takes no port 0). */
@@ -139,7 +140,8 @@ export async function startWebKitDriver() {
 }
 
 async function tryWebKitDriver(port) {
-  const child = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`], {
+  // A screen tall enough for a window in which every clip of a test is in view.
+  const child = spawn('xvfb-run', ['-a', '-s', '-screen 0 1280x1800x24', 'WebKitWebDriver', `--port=${port}`], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -22,6 +22,8 @@ before(async () => {
     browser: 'firefox',
     executablePath: FIREFOX,
     headless: true,
+    // Tall enough that every clip of a test is in view: clips off screen are paused.
+    defaultViewport: { width: 1280, height: 1600 },
     extraPrefsFirefox: {
       'media.navigator.streams.fake': true,
       'media.navigator.permission.disabled': true,

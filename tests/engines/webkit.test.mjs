@@ -33,6 +33,8 @@ before(async () => {
     })
     .build();
   await driver.manage().setTimeouts({ script: WAIT_MS });
+  // Tall enough that every clip of a test is in view: clips off screen are paused.
+  await driver.manage().window().setRect({ width: 1280, height: 1600 });
 });
 
 after(async () => {
