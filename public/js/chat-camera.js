@@ -81,6 +81,11 @@ export class PreviewCamera {
     this.onChange();
     this.stream?.getTracks().forEach((track) => track.stop());
     this.stream = null;
+    // A page opened in a background tab opens its camera only once it is shown.
+    if (document.visibilityState === 'hidden' && !this.locked) {
+      this.sleep();
+      return;
+    }
     try {
       const opened = await openCamera({
         width: { ideal: 320 }, height: { ideal: 240 }, facingMode: 'user',

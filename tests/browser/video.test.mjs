@@ -346,3 +346,32 @@ browserTest('the live page\'s button holds the others\' pictures where they are,
   assert.equal(await button.textContent(), 'Pause pictures');
   await changes();
 });
+
+browserTest('a chat page opened in a background tab opens its camera only once it is shown', async (t, b) => {
+  await b.start();
+  const page = await b.open('/', {
+    name: 'background',
+    prepare: (context) => context.addInitScript(() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+      window.cameraRequests = 0;
+      const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = (constraints) => {
+        window.cameraRequests += 1;
+        return getUserMedia(constraints);
+      };
+    }),
+  });
+  await connected(page);
+  await page.waitForFunction(() => document.getElementById('camera').dataset.state === 'off');
+  assert.equal(await page.evaluate(() => window.cameraRequests), 0, 'the camera was not asked for');
+
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+    Object.defineProperty(document, 'hidden', { value: false, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await readyToSend(page);
+  assert.equal(await page.evaluate(() => window.cameraRequests), 1);
+  assert.equal(await page.evaluate(() => window.loopchat.camera.stream.getVideoTracks()[0].readyState), 'live');
+});
