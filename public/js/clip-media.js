@@ -52,12 +52,12 @@ export function clipMedia(clip) {
   }
   const video = document.createElement('video');
   video.className = 'clip-video';
+  // The attributes, as the server renders them (`defaultMuted` is the `muted` attribute);
+  // Firefox has no `playsInline` property to set.
   video.muted = true;
   video.defaultMuted = true;
   video.loop = true;
   video.autoplay = true;
-  video.playsInline = true;
-  video.setAttribute('muted', '');
   video.setAttribute('playsinline', '');
   if (typeof clip.poster === 'string') video.poster = clip.poster;
   video.width = clip.width;
