@@ -1,7 +1,7 @@
-// The pages in the two browser engines besides Chromium (../shared BROWSERS.md facts, SPEC
-// §12): Firefox ESR driven by puppeteer-core over WebDriver BiDi, and WebKitGTK's
-// MiniBrowser driven by selenium-webdriver through WebKitWebDriver under Xvfb. Both use
-// Debian's own builds and fake cameras. Each engine's file starts its browser once and
+// The pages in the two browser engines besides Chromium (SPEC §7, §12): Firefox ESR driven
+// by puppeteer-core over WebDriver BiDi, and WebKitGTK's MiniBrowser driven by
+// selenium-webdriver through WebKitWebDriver under Xvfb. Both use Debian's own builds and
+// fake cameras. Each engine's file starts its browser once and
 // runs a few tests in it: what differs by engine (plays the MP4, records and sends, the
 // live room), not what the Chromium suites already show.
 //
@@ -92,10 +92,11 @@ export const MEDIA_STATE = `return [...document.querySelectorAll('#clips li.clip
 
 /**
  * Waits until every clip of `clips` is shown by the page whose state `read()` gives
- * (`MEDIA_STATE`): as a video that loaded and played half a second or more, or, where
- * the clip has no video, as a GIF that loaded. Returns the states.
+ * (`MEDIA_STATE`): as a video that loaded and played `played` seconds or more (0: that
+ * played at all), or, where the clip has no video, as a GIF that loaded. Returns the
+ * states.
  */
-export async function untilClipsPlay(read, clips) {
+export async function untilClipsPlay(read, clips, { played = 0.5 } = {}) {
   let states;
   return until(async () => {
     states = await read();
@@ -104,7 +105,7 @@ export async function untilClipsPlay(read, clips) {
       if (!state) return false;
       if (clip.video === null) return state.kind === 'gif' && state.gifLoaded;
       return state.kind === 'video' && state.src.endsWith(clip.video)
-        && state.ready >= 2 && state.played >= 0.5;
+        && state.ready >= 2 && state.played > 0 && state.played >= played;
     });
     return ok && states;
   }, () => `the clips play (${JSON.stringify(clips.map((clip) => clip.video))}); last seen: ${JSON.stringify(states)}`);
