@@ -1,9 +1,9 @@
 // The pages in the two browser engines besides Chromium (SPEC §7, §12): Firefox ESR driven
 // by puppeteer-core over WebDriver BiDi, and WebKitGTK's MiniBrowser driven by
 // selenium-webdriver through WebKitWebDriver under Xvfb. Both use Debian's own builds and
-// fake cameras. Each engine's file starts its browser once and
-// runs a few tests in it: what differs by engine (plays the MP4, records and sends, the
-// live room), not what the Chromium suites already show.
+// fake cameras. Each engine's file starts its browser once and runs a few tests in it:
+// what differs by engine (plays the MP4, records and sends, the live room), not what the
+// Chromium suites already show.
 //
 // Every process started here is stopped by its test file's `after` hook, and by
 // tests/lib/cleanup.mjs however the process ends; every folder is inside its ROOT.
