@@ -6,8 +6,9 @@ use jpeg_encoder::{ColorType, Encoder, EncodingError};
 
 use super::decode::{Rgb, Size};
 
-/// Visually the same as the webcam's own quality-0.4 frames, at a fraction of a GIF frame.
-const QUALITY: u8 = 80;
+/// Visually the same as the webcam's own quality-0.4 frames, at a fraction of a GIF frame:
+/// it is downloaded with every clip a page shows.
+const QUALITY: u8 = 75;
 
 pub(super) fn encode_poster(first_frame: &[Rgb], size: Size) -> Result<Vec<u8>, EncodingError> {
     let mut jpeg = Vec::new();

@@ -52,6 +52,13 @@ async function assertEveryStoredClipWhole({ redis, nodes, startedAt }) {
       const gif = await fetchGif(node.url, clip.clip);
       assert.equal(gif.response.status, 200, `${clip.clip} on ${node.url}`);
       assert.equal(gif.body.length, clip.bytes, `the whole GIF of ${key} on ${node.url}`);
+      // SPEC §12: never in the replay without its video and poster either.
+      const video = await fetch(new URL(clip.video, node.url));
+      assert.equal(video.status, 200, `${clip.video} on ${node.url}`);
+      assert.equal((await video.arrayBuffer()).byteLength, clip.video_bytes, `the whole MP4 of ${key} on ${node.url}`);
+      const poster = await fetch(new URL(clip.poster, node.url));
+      assert.equal(poster.status, 200, `${clip.poster} on ${node.url}`);
+      await poster.arrayBuffer();
     }
   }
   return stored;

@@ -522,6 +522,10 @@ export function assertClip(assert, clip, expected) {
   assert.equal(typeof clip, 'object', 'a Clip is an object');
   assert.match(clip.key, UUID_V7, 'key is a UUIDv7');
   assert.equal(clip.clip, `/clips/${clip.key}.gif`);
+  // SPEC §12: every clip made now has its video and poster beside the GIF.
+  assert.equal(clip.video, `/clips/${clip.key}.mp4`);
+  assert.equal(clip.poster, `/clips/${clip.key}.jpg`);
+  assert.ok(Number.isInteger(clip.video_bytes) && clip.video_bytes > 0, `Clip.video_bytes is a positive integer: ${clip.video_bytes}`);
   if ('id' in expected) assert.equal(clip.id, expected.id);
   // `author` may be a welcome's `you`: a Clip's author is its user id and name, not its connection.
   if (expected.author) assert.deepEqual(clip.author, { id: expected.author.id, name: expected.author.name });
