@@ -6,16 +6,23 @@
 // The tests that need a clip's video skip, saying so, when the server gives clips none
 // (`video` null): every other check still runs.
 import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../e2e/helpers.mjs';
+import { removeDir, tempDir } from '../lib/cleanup.mjs';
 import {
   PHONE, afterFrames, browserTest, clipFor, connected, readyToSend, sendClips, sendFromPage,
 } from './browser.mjs';
 
-/** The `Clip` the server made of the clip with `key`, as a new client's replay has it. */
-async function clipJson(b, key) {
+/**
+ * The `Clip` the server made of the clip with `key`, as a new client's replay has it;
+ * with `all`, the whole replay.
+ */
+async function clipJson(b, key, { all = false } = {}) {
   const reader = await b.client(b.server.url, 'reader');
   const clip = reader.replay.find((candidate) => candidate.key === key);
   assert.ok(clip, `clip ${key} is in the replay`);
-  return clip;
+  return all ? reader.replay : clip;
 }
 
 /** What each clip of the page shows: `{ key, kind, paused, time, ready, motion, src }`. */
@@ -58,6 +65,9 @@ async function assertHeld(page, key, what) {
   const after = await video.evaluate((element) => [element.paused, element.currentTime]);
   assert.deepEqual(after, [true, before], `${what}: paused, its time stands still`);
 }
+
+/** A data dir from before clips had videos (tests/fixtures/store-before-video/README.md). */
+const BEFORE_VIDEO = join(REPO_ROOT, 'tests/fixtures/store-before-video');
 
 function uncaught(page) {
   return page.problems.filter((problem) => problem.startsWith('uncaught'));
@@ -250,27 +260,38 @@ browserTest('a browser that cannot play H.264 is shown the GIFs and fetches no v
   assert.deepEqual(uncaught(page), []);
 });
 
-browserTest('a clip without a video (stored before videos) shows its GIF, and a video that fails becomes its GIF', async (t, b) => {
-  await b.start();
-  const [clip] = await sendClips(b, 1, 'stored');
+browserTest('clips stored before videos show their GIFs, and a video that fails becomes its GIF', async (t, b) => {
+  // A data dir as the server left it before clips had videos (see its README): two clips
+  // whose records have no video and no poster.
+  const dataDir = await tempDir('before-video-');
+  t.after(() => removeDir(dataDir));
+  cpSync(BEFORE_VIDEO, dataDir, { recursive: true, filter: (path) => !path.endsWith('README.md') });
+  await b.start({ dataDir });
+  const [fresh] = await sendClips(b, 1, 'fresh');
   const page = await b.open('/', { name: 'reader' });
   await connected(page);
-  // As a server from before videos sends it: no video, no poster.
-  const old = { ...clip, key: `${clip.key.slice(0, -3)}f00`, video: null, poster: null, video_bytes: null, message: 'from an old store' };
-  // And one whose video cannot be had (gone from the server, or undecodable).
-  const broken = { ...clip, key: `${clip.key.slice(0, -3)}f01`, video: `/clips/${clip.key}.broken.mp4`, message: 'a broken video' };
-  await page.evaluate((clips) => {
-    const [listener] = window.loopchat.socket.listeners('messages');
-    listener(clips);
-  }, [clip, old, broken]);
-  for (const shown of [old, broken]) {
+  const old = (await clipJson(b, fresh.key, { all: true })).filter((clip) => clip.video === null);
+  assert.equal(old.length, 2, 'the two clips from before videos are replayed');
+  const items = await page.$$eval('#clips li.clip', (list) => list.map((item) => item.dataset.key));
+  assert.deepEqual(items, [...old.map((clip) => clip.key), fresh.key], 'rendered by the server, oldest first');
+
+  // And one whose video cannot be had (gone from the server, or undecodable), as it arrives.
+  const broken = { ...fresh, key: `${fresh.key.slice(0, -3)}f01`, video: `/clips/${fresh.key}.broken.mp4`, message: 'a broken video' };
+  await page.evaluate((clip) => {
+    const [listener] = window.loopchat.socket.listeners('message');
+    listener(clip);
+  }, broken);
+
+  for (const shown of [...old, broken]) {
     const gif = clipFor(page, shown.key).locator('img.clip-gif');
     await gif.waitFor();
-    await page.waitForFunction((image) => image.complete && image.naturalWidth === 200, await gif.elementHandle());
-    assert.equal(await gif.getAttribute('src'), clip.clip, `${shown.message}: the GIF`);
-    assert.equal(await clipFor(page, shown.key).locator('video').count(), 0);
-    assert.equal(await clipFor(page, shown.key).locator('a.clip-save').getAttribute('href'), clip.clip);
+    await page.waitForFunction((image) => image.complete && image.naturalWidth > 0, await gif.elementHandle());
+    assert.equal(await gif.getAttribute('src'), shown.clip, `${shown.message}: the GIF`);
+    assert.equal(await clipFor(page, shown.key).locator('video').count(), 0, `${shown.message}: no video`);
+    assert.equal(await clipFor(page, shown.key).locator('a.clip-save').getAttribute('href'), shown.clip);
   }
+  if (fresh.video !== null) await untilPlaying(page, fresh.key);
+  assert.deepEqual(uncaught(page), []);
 });
 
 browserTest('the chat page turns its camera off while it is hidden, and on again when shown', async (t, b) => {
