@@ -86,7 +86,7 @@ browserTest(`bytes a new visitor downloads for the ${REPLAY}-clip replay: video 
     `# replay of ${REPLAY} clips (tests/fixtures/clip-synth), bytes over the wire in Chromium:`,
     `#   video page: ${kb(videoTotal)} (MP4 ${kb(videos.bytes.mp4)}, posters ${kb(videos.bytes.jpg)})`,
     `#   GIF page:   ${kb(gifTotal)} (GIF ${kb(gifs.bytes.gif)}${gifs.bytes.jpg ? `, posters ${kb(gifs.bytes.jpg)}` : ''})`,
-    `#   video ÷ GIF: ${(videoTotal / gifs.bytes.gif).toFixed(3)} of the GIFs alone (target ≤ 0.25)`,
+    `#   video page ÷ GIFs: ${(videoTotal / gifs.bytes.gif).toFixed(3)} (target ≤ 0.25); MP4s alone ÷ GIFs: ${(videos.bytes.mp4 / gifs.bytes.gif).toFixed(3)}`,
     `#   files as stored: MP4 ${kb(storedMp4)}, GIF ${kb(storedGif)}`,
     '',
   ].join('\n'));
