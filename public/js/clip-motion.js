@@ -111,7 +111,9 @@ export class ClipMotion {
       if (event.pointerType !== 'touch') set('hovered', true);
     });
     element.addEventListener('pointerleave', () => set('hovered', false));
-    element.addEventListener('focus', () => set('focused', true));
+    // Focus from the keyboard plays a clip; the focus a tap or click gives it does not, or
+    // a second tap could not hold it again.
+    element.addEventListener('focus', () => set('focused', element.matches(':focus-visible')));
     element.addEventListener('blur', () => set('focused', false));
     element.addEventListener('click', () => set('tapped', !state.tapped));
     this.observer?.observe(element);

@@ -218,7 +218,9 @@ browserTest('with reduced motion clips start still, showing the poster, and play
 
   // The keyboard: a held clip is a tab stop, and plays while focused.
   assert.equal(await videoOf(page, other).getAttribute('tabindex'), '0');
-  await videoOf(page, other).focus();
+  await clipFor(page, key).locator('.clip-report').focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await videoOf(page, other).evaluate((element) => element === document.activeElement), true, 'Tab reaches the next clip');
   await untilPlaying(page, other);
   await page.locator('#text').focus();
   await assertHeld(page, other, 'after focus moved on');
@@ -229,6 +231,22 @@ browserTest('with reduced motion clips start still, showing the poster, and play
   await page.reload();
   await connected(page);
   for (const clip of clips) await untilPlaying(page, clip.key);
+});
+
+browserTest('on a touch screen with reduced motion a tap plays a held clip and a second tap holds it again', async (t, b) => {
+  await b.start();
+  const [clip] = await sendClips(b, 1, 'tap');
+  if (skipWithoutVideo(t, clip)) return;
+  const page = await b.open('/', { name: 'thumb', viewport: PHONE, contextOptions: { reducedMotion: 'reduce', hasTouch: true, isMobile: true } });
+  await connected(page);
+  await assertHeld(page, clip.key, 'reduced motion');
+  await videoOf(page, clip.key).tap();
+  await untilPlaying(page, clip.key);
+  // Still playing once the finger is gone: a tap is not a hover.
+  await page.waitForTimeout(500);
+  assert.equal(await videoOf(page, clip.key).evaluate((element) => element.paused), false);
+  await videoOf(page, clip.key).tap();
+  await assertHeld(page, clip.key, 'after the second tap');
 });
 
 browserTest('a browser that cannot play H.264 is shown the GIFs and fetches no video', async (t, b) => {
