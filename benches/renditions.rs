@@ -5,8 +5,10 @@
 //!
 //! `cargo bench --bench renditions`
 //!
-//! PSNR is ffmpeg's `psnr` filter, the average over Y, U and V of every frame against the
-//! source JPEGs, both as yuv420p (as `VIDEO.md` measured). Without ffmpeg on the PATH the
+//! Two PSNRs, because they differ by 4–5 dB for the same GIF: "YUV" is ffmpeg's `psnr`
+//! filter, the average over Y, U and V of every frame against the source JPEGs, both as
+//! yuv420p; "RGB" is the encoder benchmark's own (`quality::psnr`, every RGB channel of
+//! every frame). Compare renditions within one column only. Without ffmpeg on the PATH the
 //! table has times and bytes only. The anchor's time is ffmpeg's whole run, process start
 //! included, so it is an upper bound.
 
@@ -16,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group};
-use loopchat::encoder::{encode_clip, encode_gif, encode_video};
+use loopchat::encoder::{encode_clip, encode_gif, encode_video, quality};
 
 const SYNTH: [&[u8]; 10] = include!("../tests/fixtures/clip_synth.rs");
 const PHOTO: [&[u8]; 10] = include!("../tests/fixtures/clip_photo.rs");
@@ -89,6 +91,17 @@ fn psnr(rendition: &Path, sources: &Path) -> Option<f64> {
     average.parse().ok()
 }
 
+/// Every frame of a video, decoded by ffmpeg to RGB.
+fn decoded_rgb(video: &Path, frame_bytes: usize) -> Option<Vec<Vec<u8>>> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .ok()?;
+    Some(output.stdout.chunks_exact(frame_bytes).map(<[u8]>::to_vec).collect())
+}
+
 /// The anchor: libx264 on the same frames; its MP4's path and ffmpeg's median wall time.
 fn x264(sources: &Path, out: &Path) -> Option<(std::path::PathBuf, f64)> {
     let mp4 = out.join("x264.mp4");
@@ -120,8 +133,10 @@ fn print_table() {
     if !has_ffmpeg {
         println!("(ffmpeg is not on the PATH: no PSNR and no x264 anchor)");
     }
-    println!("| set | rendition | ms / clip (median of {TABLE_RUNS}, one core) | KB | PSNR dB |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| set | rendition | ms / clip (median of {TABLE_RUNS}, one core) | KB | PSNR dB, YUV | PSNR dB, RGB |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (set, frames) in SETS {
         let sources = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
@@ -131,34 +146,43 @@ fn print_table() {
         let mp4_path = out.path().join(format!("{set}.mp4"));
         std::fs::write(&gif_path, &clip.gif.bytes).expect("written");
         std::fs::write(&mp4_path, &clip.video).expect("written");
-        let quality = |path: &Path| {
+        let input = quality::decode_jpegs(frames).expect("the fixtures decode");
+        let yuv = |path: &Path| {
             has_ffmpeg
                 .then(|| psnr(path, &sources))
                 .flatten()
                 .map_or("–".to_owned(), |db| format!("{db:.2}"))
         };
+        let rgb = |path: &Path| {
+            has_ffmpeg
+                .then(|| decoded_rgb(path, input[0].len()))
+                .flatten()
+                .map_or("–".to_owned(), |frames| format!("{:.2}", quality::psnr(&frames, &input)))
+        };
+        let gif_rgb = quality::composite(&clip.gif.bytes).expect("the GIF decodes");
         let rows = [
-            (PATHS[0], clip.gif.bytes.len(), quality(&gif_path)),
-            (PATHS[1], clip.video.len(), quality(&mp4_path)),
-            (PATHS[2], clip.gif.bytes.len() + clip.video.len() + clip.poster.len(), "–".to_owned()),
+            (PATHS[0], clip.gif.bytes.len(), yuv(&gif_path), format!("{:.2}", quality::psnr(&gif_rgb.frames, &input))),
+            (PATHS[1], clip.video.len(), yuv(&mp4_path), rgb(&mp4_path)),
+            (PATHS[2], clip.gif.bytes.len() + clip.video.len() + clip.poster.len(), "–".to_owned(), "–".to_owned()),
         ];
-        for ((name, encode), bytes, db) in rows {
+        for ((name, encode), bytes, yuv_db, rgb_db) in rows {
             let ms = median_ms(|| {
                 black_box(encode(black_box(frames)));
             });
-            println!("| {set} | {name} | {ms:.2} | {:.1} | {db} |", bytes as f64 / 1000.0);
+            println!("| {set} | {name} | {ms:.2} | {:.1} | {yuv_db} | {rgb_db} |", bytes as f64 / 1000.0);
         }
-        println!("| {set} | poster JPEG | – | {:.1} | – |", clip.poster.len() as f64 / 1000.0);
+        println!("| {set} | poster JPEG | – | {:.1} | – | – |", clip.poster.len() as f64 / 1000.0);
         if let Some((anchor, ms)) = has_ffmpeg.then(|| x264(&sources, out.path())).flatten() {
             let bytes = std::fs::metadata(&anchor).map_or(0, |meta| meta.len());
             println!(
-                "| {set} | anchor: ffmpeg libx264 veryfast crf 23 (whole process) | {ms:.2} | {:.1} | {} |",
+                "| {set} | anchor: ffmpeg libx264 veryfast crf 23 (whole process) | {ms:.2} | {:.1} | {} | {} |",
                 bytes as f64 / 1000.0,
-                quality(&anchor)
+                yuv(&anchor),
+                rgb(&anchor)
             );
         }
         println!(
-            "| {set} | MP4 ÷ GIF bytes: 1/{:.1} | | | |",
+            "| {set} | MP4 ÷ GIF bytes: 1/{:.1} | | | | |",
             clip.gif.bytes.len() as f64 / clip.video.len() as f64
         );
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::encoder::encode_gif;
+use crate::encoder::encode_clip;
 use crate::jpeg;
 use crate::request::{ClipDraft, ClipRequest, WireFrame};
 
@@ -71,7 +71,7 @@ pub fn inbound(data: &[u8]) {
     };
     let frames = draft.frames.as_slices();
     let encoded = &frames[..frames.len().min(MAX_ENCODED_FRAMES)];
-    let _ = encode_gif(encoded, Duration::from_millis(200));
+    let _ = encode_clip(encoded, Duration::from_millis(200));
 }
 
 /// `haystack` cut at every `separator`.

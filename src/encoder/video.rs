@@ -39,11 +39,11 @@ pub enum VideoError {
 }
 
 /// The quantiser of every frame. Measured with `cargo bench --bench renditions` on both
-/// fixture sets against the GIF: 26 (openh264's default) is a sixth to a twelfth of the
-/// GIF's bytes but only 0.1–1.8 dB better; 22 is 2.3–4.1 dB better but up to two sevenths of
-/// the bytes; 24 is between (+1.2–3.0 dB at a fifth to an eighth), and what a phone replaying
-/// ten clips feels first is the bytes.
-const QP: u8 = 24;
+/// fixture sets against the GIF (ffmpeg's PSNR over Y, U, V): 26, openh264's default, is a
+/// sixth to a twelfth of the GIF's bytes at +0.1–1.8 dB; 22 is +2.3–4.1 dB at up to two
+/// sevenths of the bytes; 25 keeps every clip within a fifth of its GIF (a ninth for the
+/// photo-like set) at +0.8–2.6 dB. What a phone replaying ten clips feels first is bytes.
+const QP: u8 = 25;
 
 /// Far above anything ten small frames need, so the buffer never forces a coarser QP.
 const UNLIMITED_BITRATE: BitRate = BitRate::from_bps(20_000_000);

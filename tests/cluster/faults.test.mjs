@@ -10,7 +10,7 @@
 // Fails until cluster mode lands (issue 11): the nodes are started with --redis-url.
 import assert from 'node:assert/strict';
 import {
-  connect, once, expectNoEvent, eventually, sendClip, sendGoodClip, loadFrames, fetchGif, replayKeys,
+  once, expectNoEvent, eventually, sendClip, sendGoodClip, loadFrames, fetchGif, replayKeys, replayOf,
   metricsText, metricValue, startServer, WAIT_MS,
 } from '../e2e/helpers.mjs';
 import { clipKeysInRedis, clusterTest, startAnswerLosingProxy, startRedis } from './services.mjs';
@@ -39,7 +39,7 @@ async function metric(url, name) {
 
 /**
  * Checks that every clip Redis names is whole: in the replay of every node (`--replay 50`
- * holds them all) and its GIF served by every node, `clip.bytes` long. Returns the keys.
+ * holds them all) and its GIF, MP4 and poster served by every node, whole. Returns the keys.
  */
 async function assertEveryStoredClipWhole({ redis, nodes, startedAt }) {
   const stored = [...await clipKeysInRedis(redis, startedAt)];
@@ -62,17 +62,6 @@ async function assertEveryStoredClipWhole({ redis, nodes, startedAt }) {
     }
   }
   return stored;
-}
-
-/** The Clips a new client on `url` is replayed. */
-async function replayOf(url) {
-  const client = connect(url, { name: 'replay-probe' });
-  try {
-    await client.ready;
-    return client.replay;
-  } finally {
-    client.close();
-  }
 }
 
 /** Resolves as `promise` does, or fails once `ms` have passed. */

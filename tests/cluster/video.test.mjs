@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { sendGoodClip, loadFrames, connect, eventually, REPO_ROOT, WAIT_MS } from '../e2e/helpers.mjs';
+import { sendGoodClip, loadFrames, eventually, replayOf, REPO_ROOT, WAIT_MS } from '../e2e/helpers.mjs';
 import { assertPoster, assertVideo } from '../lib/video.mjs';
 import { clusterTest } from './services.mjs';
 
@@ -21,16 +21,6 @@ const filesOf = (clip) => [clip.clip, clip.video, clip.poster];
 async function get(base, path, headers = {}) {
   const response = await fetch(new URL(path, base), { headers });
   return { response, body: Buffer.from(await response.arrayBuffer()) };
-}
-
-async function replayOf(url) {
-  const client = connect(url, { name: 'replay-probe' });
-  try {
-    await client.ready;
-    return client.replay;
-  } finally {
-    client.close();
-  }
 }
 
 clusterTest('a clip sent to node A: its MP4 and poster are served whole by node B and through nginx, ranges too', null, async (t, h) => {

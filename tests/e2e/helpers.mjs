@@ -501,15 +501,20 @@ export async function clipsStored(url) {
   return value;
 }
 
-/** The keys a brand-new client is replayed on connect. */
-export async function replayKeys(url) {
+/** The Clips a brand-new client is replayed on connect. */
+export async function replayOf(url) {
   const client = connect(url, { name: 'replay-probe' });
   try {
     await client.ready;
-    return client.replay.map((clip) => clip.key);
+    return client.replay;
   } finally {
     client.close();
   }
+}
+
+/** The keys a brand-new client is replayed on connect. */
+export async function replayKeys(url) {
+  return (await replayOf(url)).map((clip) => clip.key);
 }
 
 export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
