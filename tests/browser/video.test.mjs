@@ -7,6 +7,7 @@
 // (`video` null): every other check still runs.
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../e2e/helpers.mjs';
 import { removeDir, tempDir } from '../lib/cleanup.mjs';
@@ -65,6 +66,8 @@ async function assertHeld(page, key, what) {
   const after = await video.evaluate((element) => [element.paused, element.currentTime]);
   assert.deepEqual(after, [true, before], `${what}: paused, its time stands still`);
 }
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 /** A data dir from before clips had videos (tests/fixtures/store-before-video/README.md). */
 const BEFORE_VIDEO = join(REPO_ROOT, 'tests/fixtures/store-before-video');
@@ -413,4 +416,23 @@ browserTest('a chat page opened in a background tab opens its camera only once i
   await readyToSend(page);
   assert.equal(await page.evaluate(() => window.cameraRequests), 1);
   assert.equal(await page.evaluate(() => window.loopchat.camera.stream.getVideoTracks()[0].readyState), 'live');
+});
+
+browserTest('an axe-core audit of the chat page with videos finds no WCAG 2.2 A or AA violation, playing or held', async (t, b) => {
+  await b.start();
+  const clips = await sendClips(b, 3, 'audited');
+  if (skipWithoutVideo(t, clips[0])) return;
+  for (const reducedMotion of ['no-preference', 'reduce']) {
+    // bypassCSP: axe is injected as a script of the test's, which the page's policy refuses.
+    const page = await b.open('/', { name: 'auditor', contextOptions: { bypassCSP: true, reducedMotion } });
+    await connected(page);
+    await videoOf(page, clips.at(-1).key).waitFor();
+    await page.addScriptTag({ path: AXE });
+    const violations = await page.evaluate(async () => {
+      const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+      const results = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+      return results.violations.map(({ id, nodes }) => ({ id, nodes: nodes.map((node) => node.target.join(' ')) }));
+    });
+    assert.deepEqual(violations, [], `reduced motion: ${reducedMotion}`);
+  }
 });
