@@ -4,8 +4,9 @@
 //
 // A clip with a video is rendered (by the server, or by `clipMedia` for a clip that arrives
 // later) as a `<video class="clip-video">` with its poster but no source: the source is set
-// here, once the page knows whether the browser plays it and whether the clip should move
-// at all (see clip-motion.js), so that nothing moves or downloads that should not.
+// here, by the script that knows whether the browser plays H.264 (one that does not never
+// downloads the MP4) and that decides, before the video can start, whether the clip moves
+// (clip-motion.js).
 
 /** H.264 constrained baseline, the least any encoder of SPEC §12 makes. */
 const H264 = 'video/mp4; codecs="avc1.42E01E"';

@@ -37,7 +37,6 @@ export class ClipMotion {
     this.labels = labels;
     this.choice = stored();
     this.reduced = followReducedMotion ? window.matchMedia?.(REDUCED) ?? null : null;
-    this.listeners = [];
     /** @type {WeakMap<Element, { visible: boolean, hovered: boolean, focused: boolean, tapped: boolean }>} */
     this.states = new WeakMap();
     this.observer = 'IntersectionObserver' in window
@@ -67,14 +66,8 @@ export class ClipMotion {
     this.changed();
   }
 
-  /** `listener(held)` is called whenever `held` changes. */
-  onChange(listener) {
-    this.listeners.push(listener);
-  }
-
   changed() {
     this.renderToggle();
-    for (const listener of this.listeners) listener(this.held);
     for (const element of document.querySelectorAll('.clip-video, .clip-gif')) {
       if (this.states.has(element)) this.update(element);
     }
