@@ -2,6 +2,7 @@
 // author, for how long, with their clips or not? Each is a modal <dialog>, so the keyboard
 // stays inside it, Escape cancels, and focus returns to the button that opened it. Each
 // says in words what will happen before anything does.
+import { stillOf } from './clip-media.js';
 import { identicon } from './identicon.js';
 import { formatMoment, formatSpan } from './admin-render.js';
 
@@ -26,7 +27,7 @@ $('remove-confirm').addEventListener('click', () => removeDialog.close('remove')
  */
 export async function confirmRemove(item) {
   const preview = $('remove-clip');
-  const picture = item.querySelector('.clip-gif')?.cloneNode(true);
+  const picture = stillOf(item);
   const who = document.createElement('p');
   who.className = 'admin-dialog-who';
   who.append(identicon(item.dataset.authorId, item.dataset.author), ` ${item.dataset.author}`);

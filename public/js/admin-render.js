@@ -2,11 +2,14 @@
 // the same look), with its author's id, its report count and the moderator's buttons; a
 // ban in force with Lift; and lists kept in step with the API without redrawing what is
 // already there, so a playing clip does not restart and the focused button keeps focus.
+import { fillClip, hydrateClip } from './chat-clip.js';
+import { ClipMotion } from './clip-motion.js';
 import { identicon } from './identicon.js';
-import { linkify } from './links.js';
 
 const clipTemplate = document.getElementById('clip-template');
 const banTemplate = document.getElementById('ban-template');
+/** Clips move here as on the chat page: only on screen, and held for reduced motion. */
+const motion = new ClipMotion();
 
 /** A stretch of time in the largest unit that fits: "45 min", "23 h", "30 days". */
 export function formatSpan(ms) {
@@ -29,55 +32,15 @@ function reportsText(count) {
   return count === 1 ? 'Reported by 1 person' : `Reported by ${count} people`;
 }
 
-/**
- * The clip's picture: its video when it has one (SPEC §12; not served yet), falling back
- * to the GIF, else the GIF. Muted, looping and inline, as every browser needs to play it
- * by itself.
- */
-function media(clip) {
-  const alt = `Looping clip from ${clip.author.name}`;
-  const gif = () => {
-    const image = document.createElement('img');
-    image.className = 'clip-gif';
-    image.src = clip.clip;
-    image.width = clip.width;
-    image.height = clip.height;
-    image.alt = alt;
-    return image;
-  };
-  if (typeof clip.video !== 'string') return gif();
-  const video = document.createElement('video');
-  video.className = 'clip-gif';
-  video.muted = true;
-  video.defaultMuted = true;
-  video.loop = true;
-  video.autoplay = true;
-  video.playsInline = true;
-  if (typeof clip.poster === 'string') video.poster = clip.poster;
-  video.width = clip.width;
-  video.height = clip.height;
-  video.setAttribute('aria-label', alt);
-  video.src = clip.video;
-  video.addEventListener('error', () => video.replaceWith(gif()), { once: true });
-  return video;
-}
-
 /** A new list item for `entry` (`{ key, reports, clip }` from the API), with the moderator's buttons. */
 export function renderClip(entry) {
   const { clip } = entry;
   const item = clipTemplate.content.firstElementChild.cloneNode(true);
-  item.dataset.key = entry.key;
-  item.dataset.author = clip.author.name;
-  item.dataset.authorId = clip.author.id;
-  item.dataset.createdAt = String(clip.created_at);
-  item.dataset.expiresAt = String(clip.expires_at);
-  item.querySelector('.admin-media').append(media(clip));
-  item.querySelector('.clip-avatar').append(identicon(clip.author.id, clip.author.name));
-  item.querySelector('.clip-author').textContent = clip.author.name;
+  fillClip(item, { ...clip, key: entry.key });
   item.querySelector('.admin-id').textContent = clip.author.id;
-  item.querySelector('.clip-text').append(linkify(clip.message));
   item.querySelector('.admin-remove').setAttribute('aria-label', `Remove the clip from ${clip.author.name}`);
   item.querySelector('.admin-ban').setAttribute('aria-label', `Ban author ${clip.author.name}`);
+  hydrateClip(item, motion);
   updateClip(item, entry, new Set());
   return item;
 }

@@ -1,9 +1,10 @@
 // The camera preview beside the text box (SPEC §7). Opens the camera, or says in words why
 // it can't, with a button to try again: without a camera you can still read the chat, so
 // the page must not look dead. Follows the camera switch, and notices a camera that is
-// unplugged mid-session. The `data-state` of the preview's box (`starting`, `ready`,
-// `blocked`, `recording`) is what the stylesheet shows; the ring around it fills as a
-// clip records.
+// unplugged mid-session. While the page is hidden (another tab, a locked phone) the camera
+// is off, its light too, and it opens again when the page is shown. The `data-state` of the
+// preview's box (`starting`, `ready`, `blocked`, `recording`, `off`) is what the stylesheet
+// shows; the ring around it fills as a clip records.
 import { CameraSwitch, cameraProblem, openCamera, videoReady } from './camera.js';
 
 export class PreviewCamera {
@@ -24,9 +25,14 @@ export class PreviewCamera {
     this.stream = null;
     /** Whether choosing another camera waits (see `lock`). */
     this.locked = false;
+    /** Whether the camera was turned off because the page is hidden, to open again when shown. */
+    this.asleep = false;
+    /** Counts the opening attempts: one overtaken by a newer one or by `sleep` lets go of its camera. */
+    this.attempt = 0;
     this.cameraSwitch = new CameraSwitch(select, choice, () => {
       if (!this.locked) this.start();
     });
+    document.addEventListener('visibilitychange', () => this.visibilityChanged());
   }
 
   get state() {
@@ -37,20 +43,58 @@ export class PreviewCamera {
   lock(locked) {
     this.locked = locked;
     this.select.disabled = locked;
+    // Hidden while a clip was being recorded or sent: off now that it is done.
+    if (!locked && document.visibilityState === 'hidden') this.sleep();
+  }
+
+  visibilityChanged() {
+    if (document.visibilityState === 'hidden') {
+      // A clip being recorded or sent keeps its camera until it is done (see `lock`).
+      if (!this.locked) this.sleep();
+    } else if (this.asleep) {
+      this.asleep = false;
+      this.start();
+    }
+  }
+
+  /** Turns the camera off while nobody sees the page, unless it is off already or failed. */
+  sleep() {
+    if (!this.stream && this.state !== 'starting') return;
+    this.asleep = true;
+    this.attempt += 1;
+    this.stream?.getTracks().forEach((track) => track.stop());
+    this.stream = null;
+    this.preview.srcObject = null;
+    this.ready = false;
+    this.box.dataset.state = 'off';
+    this.onChange();
   }
 
   /** Opens the camera (again), closing the one that was open. */
   async start() {
+    this.attempt += 1;
+    const attempt = this.attempt;
+    const overtaken = () => attempt !== this.attempt;
     this.ready = false;
     this.box.dataset.state = 'starting';
     this.notice.hidden = true;
     this.onChange();
     this.stream?.getTracks().forEach((track) => track.stop());
     this.stream = null;
+    // A page opened in a background tab opens its camera only once it is shown.
+    if (document.visibilityState === 'hidden' && !this.locked) {
+      this.sleep();
+      return;
+    }
     try {
       const opened = await openCamera({
         width: { ideal: 320 }, height: { ideal: 240 }, facingMode: 'user',
       });
+      if (overtaken()) {
+        // Hidden, or asked to open again, while the camera was opening.
+        opened.getTracks().forEach((track) => track.stop());
+        return;
+      }
       this.stream = opened;
       this.preview.srcObject = opened;
       // A camera that is unplugged or taken away mid-session ends its track.
@@ -63,9 +107,11 @@ export class PreviewCamera {
       });
       await this.preview.play();
       await videoReady(this.preview);
+      if (overtaken()) return;
       this.ready = true;
       this.box.dataset.state = 'ready';
     } catch (error) {
+      if (overtaken()) return;
       this.ready = false;
       this.box.dataset.state = 'blocked';
       this.showProblem(cameraProblem(error));

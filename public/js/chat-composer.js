@@ -69,6 +69,7 @@ export class Composer {
     if (this.sending) return;
     if (this.camera.ready) input.placeholder = 'Type a message and press Enter';
     else if (this.camera.state === 'starting') input.placeholder = 'Starting camera…';
+    else if (this.camera.state === 'off') input.placeholder = 'Camera off while the page is hidden';
     else input.placeholder = 'Camera needed';
   }
 

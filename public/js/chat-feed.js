@@ -13,15 +13,17 @@ export class Feed {
   /**
    * `list` is the `<ol>`, `empty` the note shown while it has no clips, `template` the
    * `<template>` of one clip. `muted` is the `MutedUsers`, `me()` who you are (`null` until
-   * `welcome`), `reports` the `Reports`, which marks clips this page reported.
+   * `welcome`), `reports` the `Reports`, which marks clips this page reported, `motion`
+   * the `ClipMotion` that plays or holds each clip's picture.
    */
-  constructor({ list, empty, template }, { muted, me, reports }) {
+  constructor({ list, empty, template }, { muted, me, reports, motion }) {
     this.list = list;
     this.empty = empty;
     this.template = template;
     this.muted = muted;
     this.me = me;
     this.reports = reports;
+    this.motion = motion;
     /** Keys of clips a moderator removed: a replay or broadcast already on its way must not bring one back. */
     this.removed = new Set();
   }
@@ -37,7 +39,7 @@ export class Feed {
   /** Makes the clips the server rendered into the page live, once, at the start. */
   hydrateRendered() {
     for (const item of this.items()) {
-      hydrateClip(item);
+      hydrateClip(item, this.motion);
       this.reports.restore(item);
     }
   }
@@ -63,7 +65,7 @@ export class Feed {
    */
   add(clip) {
     if (!clip?.key || this.removed.has(clip.key) || this.item(clip.key) || !(clip.expires_at > Date.now())) return null;
-    const item = renderClip(this.template, clip);
+    const item = renderClip(this.template, clip, this.motion);
     this.reports.restore(item);
     this.decorate(item);
     showTimeLeft(item, Date.now());

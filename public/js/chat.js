@@ -6,6 +6,8 @@
 //
 //   chat-feed.js      the list of clips and join/leave lines: no clip twice, none removed
 //   chat-clip.js      how one clip is drawn
+//   clip-media.js     its picture: the video, or the GIF where the video cannot play
+//   clip-motion.js    which clips move: on screen only, and "Pause clips"
 //   chat-time-left.js the countdown on each clip
 //   chat-scroll.js    following the newest clips, and "New clips below"
 //   chat-unread.js    the count of new clips in the tab's title
@@ -21,6 +23,7 @@ import { PresenceLines } from './chat-presence.js';
 import { Reports } from './chat-report.js';
 import { FeedScroll } from './chat-scroll.js';
 import { UnreadCount } from './chat-unread.js';
+import { ClipMotion } from './clip-motion.js';
 import { connect } from './connection.js';
 import { MutedUsers, mountMutedList } from './mute.js';
 
@@ -36,9 +39,10 @@ const { socket, me, onPeople } = connect({ muted });
 window.loopchat = { socket };
 
 const reports = new Reports(socket, announce);
+const motion = new ClipMotion({ toggle: $('motion') });
 const feed = new Feed(
   { list, empty: $('empty'), template: $('clip-template') },
-  { muted, me, reports },
+  { muted, me, reports, motion },
 );
 const scroll = new FeedScroll($('feed'), list, $('jump'));
 const unread = new UnreadCount();
@@ -93,6 +97,8 @@ const camera = new PreviewCamera({
   choice: $('camera-choice'),
   notice: $('camera-notice'),
 }, () => composer.cameraChanged());
+/** For tests: `loopchat.camera.stream` is the open camera, if any. */
+window.loopchat.camera = camera;
 const composer = new Composer({
   form: $('composer'),
   input: $('text'),

@@ -7,6 +7,7 @@
 import {
   CameraSwitch, cameraProblem, grabJpeg, openCamera, videoReady,
 } from './camera.js';
+import { ClipMotion } from './clip-motion.js';
 import { connect } from './connection.js';
 import { identicon } from './identicon.js';
 import { MutedUsers, mountMutedList, muteLabel } from './mute.js';
@@ -45,6 +46,18 @@ const mutedList = mountMutedList(muted, announce);
 const { socket, me } = connect({ muted });
 /** For tests and the curious: `loopchat.socket` is the live connection. */
 window.loopchat = { socket };
+
+/**
+ * The page's pause button: while held, others' tiles keep the picture they show, and the
+ * frames that arrive are dropped (the next one is a second away once it is released).
+ * The same choice as the chat page's "Pause clips"; the system's reduced-motion setting
+ * does not hold a picture that changes once a second.
+ */
+const motion = new ClipMotion({
+  toggle: $('motion'),
+  labels: { pause: 'Pause pictures', play: 'Play pictures' },
+  followReducedMotion: false,
+});
 
 const canvas = document.createElement('canvas');
 canvas.width = WIDTH;
@@ -156,6 +169,12 @@ function showFrame(meta, jpeg) {
   // A joiner's cached frame and a fresh relay can cross on the way; never step back.
   if (Number.isInteger(meta.seq) && meta.seq <= tile.seq) return;
   tile.seq = meta.seq ?? tile.seq;
+  // Held: the tile still counts as live, its picture stays. A tile with no picture yet
+  // gets its first, so that nobody is a blank square.
+  if (motion.held && !tile.picture.hidden) {
+    tile.lastFrame = Date.now();
+    return;
+  }
   const previous = tile.url;
   const url = URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' }));
   tile.url = url;

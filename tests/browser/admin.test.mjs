@@ -130,8 +130,10 @@ browserTest('signing in shows the reported clips, most reported first with their
   assert.equal(await first.locator('.clip-text a').getAttribute('href'), 'https://example.com/x', 'links as on the chat page');
   assert.match(await first.locator('.clip-ttl').textContent(), /^\d+ (min|s) left$/);
   await page.waitForFunction((key) => {
-    const gif = document.querySelector(`#reported li[data-key="${key}"] img.clip-gif`);
-    return gif?.complete && gif.naturalWidth === 200 && gif.getAttribute('src') === `/clips/${key}.gif`;
+    // The video where the server made one (SPEC §12), else the GIF.
+    const media = document.querySelector(`#reported li[data-key="${key}"] :is(video.clip-video, img.clip-gif)`);
+    if (media?.matches('video')) return media.readyState >= 2 && media.videoWidth === 200 && media.getAttribute('src') === `/clips/${key}.mp4`;
+    return media?.complete && media.naturalWidth === 200 && media.getAttribute('src') === `/clips/${key}.gif`;
   }, twice.key);
 
   assert.deepEqual(

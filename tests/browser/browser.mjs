@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
-import { REPO_ROOT, connect, startServer } from '../e2e/helpers.mjs';
+import { REPO_ROOT, connect, loadFrames, sendGoodClip, startServer } from '../e2e/helpers.mjs';
 
 export const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
 /** Default timeout of every wait in these suites. */
@@ -264,4 +264,35 @@ export async function screenshot(page, name) {
   const path = resolve(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path });
   return path;
+}
+
+/**
+ * Waits until the picture of the clip item `item` (a locator) shows a frame: its video
+ * (SPEC §12) or, for a clip without one, its GIF. Returns what it shows:
+ * `{ kind: 'video' | 'gif', src, width, height }` (`src` is the absolute URL).
+ */
+export async function clipPicture(page, item) {
+  const media = await item.locator('.clip-video, .clip-gif').elementHandle();
+  await page.waitForFunction((element) => (element.matches('video')
+    ? element.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && element.videoWidth > 0
+    : element.complete && element.naturalWidth > 0), media);
+  return media.evaluate((element) => (element.matches('video')
+    ? { kind: 'video', src: element.currentSrc, width: element.videoWidth, height: element.videoHeight }
+    : { kind: 'gif', src: element.currentSrc, width: element.naturalWidth, height: element.naturalHeight }));
+}
+
+/**
+ * Sends `count` clips of the fixture frames through socket.io-client, a few per socket so
+ * that no socket's own rate limit (SPEC §5) is reached; returns them oldest first.
+ */
+export async function sendClips(b, count, prefix = 'clip') {
+  const frames = loadFrames();
+  const clips = [];
+  for (let sent = 0; sent < count; sent += 4) {
+    const sender = await b.client(b.server.url, `sender-${sent}`);
+    for (let index = sent; index < Math.min(count, sent + 4); index += 1) {
+      clips.push(await sendGoodClip(sender.socket, { id: `${prefix}-${index}`, message: `${prefix} ${index}`, frames }));
+    }
+  }
+  return clips;
 }

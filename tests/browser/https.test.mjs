@@ -2,7 +2,7 @@
 // context only over TLS, and only then gets the camera. `loopchat.test` is mapped to the
 // loopback, so it is not `localhost` (which browsers treat as secure over plain HTTP too).
 import assert from 'node:assert/strict';
-import { browserTest, connected } from './browser.mjs';
+import { browserTest, clipPicture, connected } from './browser.mjs';
 
 const HOST = 'loopchat.test';
 const CHROMIUM_ARGS = [
@@ -44,9 +44,8 @@ browserTest('over HTTPS the page is secure, the camera starts and a clip reaches
 
   const seen = bob.locator(`#clips li.clip[data-key="${key}"]`);
   await seen.waitFor();
-  const gif = seen.locator('img.clip-gif');
-  await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await gif.elementHandle());
-  assert.match(await gif.evaluate((img) => img.currentSrc), new RegExp(`^https://${HOST.replace('.', '\\.')}:\\d+/clips/${key}\\.gif$`));
+  const picture = await clipPicture(bob, seen);
+  assert.match(picture.src, new RegExp(`^https://${HOST.replace('.', '\\.')}:\\d+/clips/${key}\\.(mp4|gif)$`));
   assert.deepEqual(alice.problems, []);
   assert.deepEqual(bob.problems, []);
 });
