@@ -64,6 +64,9 @@ pub struct Metrics {
     /// People in calls; set from the call rooms on every scrape.
     pub call_participants: Gauge,
     pub call_signals_relayed: Counter,
+    /// Accepted signals that could not be handed to their target: its queue of outgoing
+    /// packets (socketioxide's, 128) was full, or it had just left.
+    pub call_signals_undelivered: Counter,
     call_signals_refused: Family<CodeLabel, Counter>,
 }
 
@@ -85,6 +88,7 @@ impl Metrics {
         let calls_in_progress = Gauge::default();
         let call_participants = Gauge::default();
         let call_signals_relayed = Counter::default();
+        let call_signals_undelivered = Counter::default();
         let call_signals_refused = Family::<CodeLabel, Counter>::default();
 
         // Every rejection code shows up from the start, with zero, so dashboards and rate
@@ -184,6 +188,11 @@ impl Metrics {
             call_signals_relayed.clone(),
         );
         registry.register(
+            "call_signals_undelivered",
+            "Call signals accepted but not delivered: the target's queue was full or it left",
+            call_signals_undelivered.clone(),
+        );
+        registry.register(
             "call_signals_refused",
             "Call signals not relayed, by error code",
             call_signals_refused.clone(),
@@ -207,6 +216,7 @@ impl Metrics {
             calls_in_progress,
             call_participants,
             call_signals_relayed,
+            call_signals_undelivered,
             call_signals_refused,
         }
     }

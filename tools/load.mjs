@@ -737,6 +737,8 @@ async function signalCounters(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   return {
     relayed: Number(text.match(/^loopchat_call_signals_relayed_total (\S+)$/m)?.[1] ?? NaN),
+    // Accepted but not delivered: the target's queue of outgoing packets was full.
+    undelivered: Number(text.match(/^loopchat_call_signals_undelivered_total (\S+)$/m)?.[1] ?? 0),
     limited: Number(text.match(/^loopchat_call_signals_refused_total\{code="rate_limited"\} (\S+)$/m)?.[1] ?? 0),
   };
 }
@@ -754,7 +756,8 @@ async function signalBurst(url) {
   for (let i = 0; i < SIGNAL_BURST; i += 1) from.emit('call:signal', { to: to.id, data: { candidate: `candidate ${i}` } });
   let after = before;
   const deadline = performance.now() + 30_000;
-  while (after.relayed + after.limited - before.relayed - before.limited < SIGNAL_BURST && performance.now() < deadline) {
+  const counted = (counters) => counters.relayed + counters.undelivered + counters.limited;
+  while (counted(after) - counted(before) < SIGNAL_BURST && performance.now() < deadline) {
     await sleep(5);
     after = await signalCounters(url);
   }
@@ -762,6 +765,7 @@ async function signalBurst(url) {
   closeAll([from, to]);
   return {
     [`h. a burst of ${SIGNAL_BURST} signals: relayed (bucket: 300 + 1 per 10 ms)`]: after.relayed - before.relayed,
+    [`h. a burst of ${SIGNAL_BURST} signals: accepted, not delivered (target's queue full)`]: after.undelivered - before.undelivered,
     [`h. a burst of ${SIGNAL_BURST} signals: refused rate_limited`]: after.limited - before.limited,
     [`h. a burst of ${SIGNAL_BURST} signals: sent → all counted ms`]: ms,
   };

@@ -58,7 +58,10 @@ impl Signalling {
             Ok(()) => {
                 app.metrics.call_signals_relayed.inc();
             }
-            Err(error) => tracing::debug!(%error, "a call signal could not be relayed"),
+            Err(error) => {
+                app.metrics.call_signals_undelivered.inc();
+                tracing::debug!(%error, "a call signal could not be relayed");
+            }
         }
     }
 }
