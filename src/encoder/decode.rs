@@ -10,8 +10,8 @@ use zune_jpeg::errors::DecodeErrors;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
-/// The longest side a frame may have, in pixels.
-pub const MAX_SIDE: usize = 640;
+use super::error::EncodeError;
+use super::limits::MAX_SIDE;
 
 /// The marker that ends every complete JPEG.
 const END_OF_IMAGE: [u8; 2] = [0xFF, 0xD9];
@@ -20,31 +20,6 @@ pub(super) type Rgb = [u8; 3];
 
 /// A frame's decoder, once its header has been read.
 type Decoder<'a> = JpegDecoder<&'a [u8]>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
-    /// A frame that is not a JPEG this decoder can read: the client code `bad_frame`.
-    #[error("frame {index} could not be decoded: {reason}")]
-    Undecodable { index: usize, reason: String },
-    /// A frame with a side of zero or over [`MAX_SIDE`], or not the size of the first
-    /// frame: the client code `bad_dimensions`.
-    #[error(
-        "frame {index} is {width}×{height}; frames must be at most {MAX_SIDE}×{MAX_SIDE} and all the same size"
-    )]
-    BadDimensions {
-        index: usize,
-        width: usize,
-        height: usize,
-    },
-    #[error("a clip needs at least one frame")]
-    NoFrames,
-    /// The frames decoded but the video could not be made: a fault of ours, `internal`.
-    #[error("the video could not be made: {0}")]
-    Video(#[from] super::video::VideoError),
-    /// The frames decoded but the poster could not be made: a fault of ours, `internal`.
-    #[error("the poster could not be made: {0}")]
-    Poster(#[from] jpeg_encoder::EncodingError),
-}
 
 /// The size every frame of a clip shares, with both sides in `1..=MAX_SIDE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 mod decode;
 mod difference;
+mod error;
+mod limits;
 mod lzw;
 mod palette;
 mod poster;
@@ -34,10 +36,10 @@ mod tests;
 mod video;
 mod write;
 
-pub use decode::{EncodeError, MAX_SIDE};
 use decode::{decode_all, read_headers};
+pub use error::{EncodeError, VideoError};
+pub use limits::MAX_SIDE;
 use palette::clip_palette;
-pub use video::VideoError;
 use write::{centiseconds, write_gif};
 
 /// An encoded clip.

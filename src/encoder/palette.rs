@@ -5,7 +5,8 @@ use quantette::PaletteSize;
 use quantette::deps::palette::{Srgb, cast};
 use quantette::wu::{BinnerU8x3, WuU8x3, WuU8x3ColorMap};
 
-use super::decode::{EncodeError, Rgb};
+use super::decode::Rgb;
+use super::error::EncodeError;
 
 /// Colours in the clip's palette: a GIF has 256 indices and one is kept for "unchanged",
 /// the transparent index just after the colours.

@@ -27,16 +27,7 @@ use openh264::encoder::{
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 
 use super::decode::{Rgb, Size};
-
-#[derive(Debug, thiserror::Error)]
-pub enum VideoError {
-    #[error("H.264: {0}")]
-    H264(#[from] openh264::Error),
-    #[error("MP4: {0}")]
-    Mp4(#[from] muxide::api::MuxerError),
-    #[error("the H.264 encoder gave no picture for frame {0}")]
-    NoPicture(usize),
-}
+use super::error::VideoError;
 
 /// The quantiser of every frame. Measured with `cargo bench --bench renditions` on both
 /// fixture sets against the GIF (ffmpeg's PSNR over Y, U, V): 26, openh264's default, is a
