@@ -17,8 +17,8 @@
 //!
 //! One module a step: `decode` (headers, then pixels), `palette`, `difference` (what each
 //! frame changes on screen), `write` (the frames as LZW, in the GIF); `video` (the MP4) and
-//! `poster`; `quality` measures a GIF against its JPEGs for the tests (`tests.rs`) and the
-//! benchmark.
+//! `poster`; `error` and `limits` are what they all share; `quality` measures a GIF against
+//! its JPEGs for the tests (`tests.rs`) and the benchmark.
 
 use std::time::Duration;
 
