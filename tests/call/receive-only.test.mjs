@@ -45,7 +45,9 @@ callTest('a page whose camera and microphone are blocked explains it, joins, and
   const { client, reply } = await joinAsClient(url, room, 'host');
   b.clients.push(client);
   assert.equal(reply.ok, true, JSON.stringify(reply));
-  const joined = once(client.socket, 'call:joined');
+  // Both waits start before the page is opened, so they cover a browser's launch too (a
+  // fresh-clone run once took over 10 s to it): the same generous bound for both.
+  const joined = once(client.socket, 'call:joined', 20_000);
   const offer = once(client.socket, 'call:signal', 20_000, (message) => message?.data?.description?.type === 'offer');
 
   const blocked = await b.open(room, { name: 'blocked', camera: 'denied', viewport: PHONE });
