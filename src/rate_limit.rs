@@ -16,7 +16,7 @@ const REFILL: Duration = Duration::from_secs(4);
 
 /// A call's set-up is a burst: an offer or answer and a few dozen ICE candidates for each
 /// of up to seven peers, and again on every renegotiation…
-const SIGNAL_BURST: NonZeroU32 = NonZeroU32::new(300).unwrap();
+pub(crate) const SIGNAL_BURST: NonZeroU32 = NonZeroU32::new(300).unwrap();
 /// …after which 100 a second is far more than a call needs.
 const SIGNAL_REFILL: Duration = Duration::from_millis(10);
 

@@ -20,6 +20,7 @@ use crate::cluster::{Cluster, ClusterGauges};
 use crate::config::Config;
 use crate::live::redis::RedisLive;
 use crate::metrics::Metrics;
+use crate::rate_limit::SIGNAL_BURST;
 use crate::request::MAX_MESSAGE_BYTES;
 use crate::startup::Listeners;
 use crate::store::{RedisStore, Store};
@@ -33,6 +34,12 @@ const TRANSPORT_LIMIT: usize = MAX_MESSAGE_BYTES + 2 * 1024 * 1024;
 /// Binary attachments one packet may carry: enough for an 11-frame clip to be answered
 /// with `bad_frame_count`, few enough that a packet cannot announce thousands.
 const MAX_ATTACHMENTS: usize = 64;
+
+/// Packets one socket may have waiting to be written out. socketioxide's default, 128, is
+/// less than one peer's burst of call signals (SPEC §9), so a burst the rate limit accepted
+/// was dropped at the receiver's queue. This holds the bursts of three peers at once and the
+/// feed besides; tokio's channel allocates as it fills, so a quiet socket costs no more.
+const OUTGOING_PACKETS: usize = 3 * SIGNAL_BURST.get() as usize + 128;
 /// How long a stop waits for HTTP requests still open after every socket was closed. Closing
 /// the sockets answers their long-polls; what is left is a download or a long-poll of an
 /// Engine.IO session with no socket (a client that left between its disconnect and its
@@ -64,6 +71,7 @@ fn socket_io<A: Adapter>(
         // Long-polling bodies default to 100 KB, too small for a real clip.
         .max_payload(TRANSPORT_LIMIT as u64)
         .ws_max_message_size(TRANSPORT_LIMIT)
+        .max_buffer_size(OUTGOING_PACKETS)
         .with_parser(
             ParserConfig::common()
                 .max_incoming_binary_buf_size(TRANSPORT_LIMIT)
