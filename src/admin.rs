@@ -10,6 +10,7 @@
 //! 400 with a sentence saying why. Every action is logged at `info`, without the token.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use askama::Template;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -27,11 +28,13 @@ use socketioxide::adapter::Adapter;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::address::key::AddressKey;
 use crate::app::App;
 use crate::clip::now_ms;
 use crate::http::{HttpError, canonical_key, page_policy};
 use crate::identity::UserId;
-use crate::moderation::Ban;
+use crate::metrics::AddressRefusal;
+use crate::moderation::{Ban, BanView};
 use crate::secret::Secret;
 use crate::store::{Reported, StoreError};
 
@@ -40,8 +43,11 @@ const MAX_BAN_MINUTES: u64 = 525_600;
 /// The longest reason a moderator may give, in characters.
 const MAX_REASON_CHARS: usize = 500;
 
-pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
-    let token = BearerToken::new(token);
+pub fn routes<A: Adapter>(token: &Secret, app: App, io: SocketIo<A>) -> Router<App> {
+    let gate = Gate {
+        token: BearerToken::new(token),
+        app,
+    };
     let api = Router::new()
         .route("/admin/clips", get(list_clips))
         .route("/admin/clips/{key}", delete(delete_clip::<A>))
@@ -51,7 +57,7 @@ pub fn routes<A: Adapter>(token: &Secret, io: SocketIo<A>) -> Router<App> {
         // Inside the token check: an unknown admin path is 404 only to whoever may know.
         .route("/admin/{*rest}", any(unknown))
         .layer(Extension(io))
-        .layer(middleware::from_fn_with_state(token, require_token));
+        .layer(middleware::from_fn_with_state(gate, require_token));
     // Outside the token check: what a moderator's browser opens by address.
     let page = Router::new()
         .route("/admin", get(moderator_page))
@@ -96,7 +102,24 @@ impl BearerToken {
     }
 }
 
-async fn require_token(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
+/// What every API request passes first: the address's failed sign-ins, then the token.
+#[derive(Clone)]
+struct Gate {
+    token: BearerToken,
+    app: App,
+}
+
+/// An address that failed to sign in too often is answered 429 without its token being
+/// looked at, until its minute is over (SPEC §13): a token cannot be guessed by brute force.
+async fn require_token(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let Gate { token, app } = gate;
+    let address = app.address_key(request.extensions(), request.headers());
+    if let Some(address) = &address
+        && let Some(wait) = app.limits.admin_retry_after(address).await
+    {
+        app.metrics.address_refused(AddressRefusal::Admin);
+        return AdminError::TooManyFailures(wait).into_response();
+    }
     let offered = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -104,13 +127,22 @@ async fn require_token(State(token): State<BearerToken>, request: Request, next:
         .and_then(|value| value.strip_prefix("Bearer "));
     match offered {
         Some(offered) if token.matches(offered) => next.run(request).await,
-        _ => AdminError::Unauthorized.into_response(),
+        _ => {
+            if let Some(address) = &address {
+                app.limits.admin_failed(address).await;
+            }
+            AdminError::Unauthorized.into_response()
+        }
     }
 }
 
 /// What a moderator is told when a request fails.
 enum AdminError {
     Unauthorized,
+    /// Too many failed sign-ins from the address; it may ask again after this long.
+    TooManyFailures(Duration),
+    /// What the request needs could not be reached (in a cluster, another node).
+    Unavailable(String),
     NotFound(&'static str),
     BadRequest(String),
     Internal(StoreError),
@@ -123,6 +155,22 @@ impl IntoResponse for AdminError {
                 StatusCode::UNAUTHORIZED,
                 "send the admin token as `Authorization: Bearer <token>`".to_owned(),
             ),
+            Self::TooManyFailures(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "error": format!(
+                        "too many failed sign-ins from this address; try again in {seconds} s"
+                    ) })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+                return response;
+            }
+            Self::Unavailable(message) => (StatusCode::SERVICE_UNAVAILABLE, message),
             Self::NotFound(what) => (StatusCode::NOT_FOUND, format!("no such {what}")),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             Self::Internal(error) => {
@@ -179,6 +227,9 @@ struct BanRequest {
     reason: Option<String>,
     #[serde(default)]
     purge: bool,
+    /// Also ban the addresses the user is connected from or last sent a clip from.
+    #[serde(default)]
+    address: bool,
 }
 
 /// `POST /admin/bans`: keeps the user out until then; `purge` also removes their clips.
@@ -206,15 +257,28 @@ async fn add_ban<A: Adapter>(
         )));
     }
 
+    let addresses = if request.address {
+        addresses_of(&app, &io, &user).await?
+    } else {
+        Vec::new()
+    };
     let now = now_ms();
     let ban = Ban {
         user: user.clone(),
         until: now.saturating_add(request.minutes * 60_000),
         reason,
+        addresses,
     };
     app.store.save_ban(&ban).await?;
     app.bans.put(ban.clone());
     app.bans_changed().await;
+    if !ban.addresses.is_empty() {
+        // Every socket from those addresses, on every node, whatever id it claims.
+        let rooms: Vec<String> = ban.addresses.iter().map(AddressKey::room).collect();
+        if let Err(error) = io.to(rooms).disconnect().await {
+            tracing::warn!(%error, "closing a banned address's connections failed on some node");
+        }
+    }
     let purged = if request.purge {
         let keys = app.store.clips_by(user.clone(), now).await?;
         let removed = app.store.remove(keys).await?;
@@ -223,15 +287,58 @@ async fn add_ban<A: Adapter>(
     } else {
         0
     };
-    tracing::info!(action = "ban", %user, until = %crate::error::until_text(ban.until), purged, "moderation");
-    let body =
-        json!({ "user": ban.user, "until": ban.until, "reason": ban.reason, "purged": purged });
+    // How many addresses, never which: not even their keyed hashes reach the log.
+    let addresses = ban.addresses.len();
+    tracing::info!(action = "ban", %user, until = %crate::error::until_text(ban.until), purged, addresses, "moderation");
+    let body = json!({
+        "user": ban.user,
+        "until": ban.until,
+        "reason": ban.reason,
+        "purged": purged,
+        "address": addresses > 0,
+    });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `GET /admin/bans`: the bans in force, the one that ends first first.
-async fn list_bans(State(app): State<App>) -> Json<Vec<Ban>> {
-    Json(app.bans.in_force(now_ms()))
+/// The addresses `user` is connected from, on any node, and the one they last sent a
+/// clip from: what `"address": true` bans.
+async fn addresses_of<A: Adapter>(
+    app: &App,
+    io: &SocketIo<A>,
+    user: &UserId,
+) -> Result<Vec<AddressKey>, AdminError> {
+    let unreachable = |error: &dyn std::fmt::Display| {
+        tracing::warn!(%error, "finding a user's connections failed");
+        AdminError::Unavailable(
+            "the user's connections could not be listed on every node; try again".into(),
+        )
+    };
+    let mut addresses = Vec::new();
+    let sockets = io
+        .to(user.room())
+        .fetch_sockets()
+        .await
+        .map_err(|error| unreachable(&error))?;
+    for socket in sockets {
+        let rooms = socket.rooms().await.map_err(|error| unreachable(&error))?;
+        addresses.extend(rooms.iter().filter_map(|room| AddressKey::from_room(room)));
+    }
+    addresses.extend(app.limits.last_clip_address(user).await);
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
+/// `GET /admin/bans`: the bans in force, the one that ends first first; whether each
+/// covers addresses, never which.
+async fn list_bans(State(app): State<App>) -> Json<Vec<BanView>> {
+    Json(
+        app.bans
+            .in_force(now_ms())
+            .into_iter()
+            .map(BanView::from)
+            .collect(),
+    )
 }
 
 /// `DELETE /admin/bans/{user}`.

@@ -6,6 +6,12 @@
 
 use std::sync::Arc;
 
+use axum::http::{Extensions, HeaderMap};
+
+use crate::address::client::{ClientAddress, PeerAddr, TrustedProxies};
+use crate::address::key::AddressKey;
+use crate::address::limits::{AddressLimits, Settings};
+use crate::address::redis::RedisLimits;
 use crate::call::redis::RedisCalls;
 use crate::call::rooms::CallRooms;
 use crate::clip::now_ms;
@@ -38,6 +44,10 @@ pub struct App {
     pub identities: Identities,
     /// The bans in force, checked on every clip, live frame and call join.
     pub bans: Bans,
+    /// Whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub proxies: TrustedProxies,
+    /// The limits per client address (SPEC §13).
+    pub limits: AddressLimits,
     /// The other nodes, in cluster mode (SPEC §8), for the two things that are about the
     /// cluster itself: telling them the bans changed, and whether they can be reached.
     cluster: Option<Cluster>,
@@ -60,6 +70,15 @@ impl App {
         let bans = Bans::new(store.bans().await?, now_ms());
         let ice = IceServers::new(&config.ice_servers, config.turn_secret.as_ref())?;
         let calls = CallRooms::new(config.call_max, cluster.clone().map(RedisCalls::new));
+        let proxies = TrustedProxies::new(&config.trusted_proxies);
+        let limits = AddressLimits::new(
+            Settings::new(
+                config.max_connections_per_address,
+                config.clips_per_address_per_minute,
+            ),
+            config.clip_ttl,
+            cluster.clone().map(RedisLimits::new),
+        );
         Ok(Self {
             encoder: EncodeQueue::new(config.frame_delay, metrics.clone()),
             presence: Presence::new(
@@ -74,6 +93,8 @@ impl App {
             ice,
             identities,
             bans,
+            proxies,
+            limits,
             cluster,
         })
     }
@@ -83,6 +104,16 @@ impl App {
         if let Some(cluster) = &self.cluster {
             crate::ban_sync::announce_change(cluster).await;
         }
+    }
+
+    /// The keyed hash of the client behind a request: its TCP peer (`PeerAddr`, in every
+    /// request's `extensions`), or whom a trusted proxy's `X-Forwarded-For` names. `None`
+    /// only for a request that did not come through a listener (tests).
+    pub fn address_key(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<AddressKey> {
+        let axum::extract::ConnectInfo(PeerAddr(peer)) =
+            extensions.get::<axum::extract::ConnectInfo<PeerAddr>>()?;
+        let client: ClientAddress = self.proxies.client(peer.ip(), headers);
+        Some(AddressKey::of(&client, &self.identities))
     }
 
     /// False while this node cannot reach its cluster's Redis (never on a single node): it

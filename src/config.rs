@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 
+use ipnet::IpNet;
+
 use crate::ice::IceUrl;
 use crate::secret::{Secret, SecretParser};
 
@@ -123,6 +125,28 @@ pub struct Config {
     /// The most participants one call room takes.
     #[arg(long, env = "CALL_MAX", default_value_t = NonZeroUsize::new(8).unwrap())]
     pub call_max: NonZeroUsize,
+
+    /// Reverse proxies (CIDRs or addresses; repeatable, comma-separated) whose
+    /// `X-Forwarded-For` names the client. Without it, every client behind a proxy shares
+    /// the proxy's limits.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_parser = parse_network,
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Open Socket.IO connections one client address may hold, and twice that many new
+    /// ones a minute (0 = no limit). Sized for a classroom behind one NAT.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: u32,
+
+    /// Clips one client address may send a minute, in bursts of at most half that; its
+    /// reports are limited alike (0 = no limit).
+    #[arg(long, env = "CLIPS_PER_ADDRESS_PER_MINUTE", default_value_t = 40)]
+    pub clips_per_address_per_minute: u32,
 }
 
 /// How the environment variable of every on/off setting is read, said once in `--help`.
@@ -133,6 +157,15 @@ ALLOW_RELAXED_DURABILITY) takes true/false, yes/no, on/off or 1/0, in any case."
 /// which setting takes which words: clap's boolish words, in any case.
 fn on_off() -> BoolishValueParser {
     BoolishValueParser::new()
+}
+
+/// A `--trusted-proxy` value: a CIDR, or a bare address meaning just that address.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map(|network| network.trunc())
+        .map_err(|_| format!("{text:?} is not an address or a CIDR such as 10.0.0.0/8"))
 }
 
 fn check_secret(text: &str) -> Result<(), &'static str> {
@@ -585,5 +618,20 @@ mod tests {
     #[test]
     fn allow_relaxed_durability_takes_the_on_off_words() {
         assert_takes_the_on_off_words("ALLOW_RELAXED_DURABILITY");
+    }
+
+    #[test]
+    fn trusted_proxy_takes_cidrs_and_bare_addresses() {
+        assert_eq!(
+            parse_network("10.0.0.0/8").unwrap(),
+            "10.0.0.0/8".parse().unwrap()
+        );
+        assert_eq!(
+            parse_network("10.1.2.3/8").unwrap(),
+            "10.0.0.0/8".parse().unwrap()
+        );
+        assert_eq!(parse_network("::1").unwrap(), "::1/128".parse().unwrap());
+        assert!(parse_network("10.0.0.0/33").is_err());
+        assert!(parse_network("proxy.example").is_err());
     }
 }

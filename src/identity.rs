@@ -49,6 +49,12 @@ impl UserId {
         &self.0
     }
 
+    /// The Socket.IO room every socket of this user is in, on any node: how a moderator's
+    /// ban finds the addresses they are connected from.
+    pub fn room(&self) -> String {
+        format!("user:{}", self.0)
+    }
+
     fn from_bytes(bytes: &[u8]) -> Self {
         let mut encoded = base32::encode(BASE32, bytes);
         encoded.truncate(USER_ID_CHARS);
@@ -82,6 +88,17 @@ impl Identities {
             return Ok(Self::new(secret.expose().as_bytes()));
         }
         Ok(Self::new(&kept_secret(&data_dir.join(SECRET_FILE))?))
+    }
+
+    /// HMAC-SHA256 of `bytes` under `domain`, keyed with the id secret: for what must be
+    /// recognised again but never kept in the clear (a client's address, SPEC §13). The
+    /// domain keeps it from ever equalling a user id's hash of the same bytes.
+    pub fn keyed_hash(&self, domain: &str, bytes: &[u8]) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(bytes);
+        mac.finalize().into_bytes().into()
     }
 
     /// The user id for `token`, or a fresh random one when there is no valid token.

@@ -50,6 +50,8 @@
 //! - [`moderation`]: bans in force, and the profanity filter.
 //! - [`ice`]: the STUN/TURN servers call pages are given, with TURN credentials.
 //! - [`rate_limit`]: the per-socket token buckets for `message` and `call:signal`.
+//! - [`address`]: the limits per client address — connections, clips, reports, failed
+//!   sign-ins — on one node or across nodes, and the keyed hash that names an address.
 //! - [`metrics`]: the Prometheus metrics.
 //! - [`refusal`]: the one shape of a refusal a client is told (code and message), the ack,
 //!   and "report each kind once"; every feature's reasons take it.
@@ -60,6 +62,7 @@
 //! - [`byte_range`]: which bytes of a file a `Range` request asks for.
 //! - `fuzzing`: the inbound path as one function over bytes, for `fuzz/` (hidden).
 
+pub mod address;
 pub mod admin;
 pub mod app;
 pub mod ban_sync;

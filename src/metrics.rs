@@ -16,6 +16,48 @@ struct CodeLabel {
     code: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindCodeLabel {
+    kind: &'static str,
+    code: &'static str,
+}
+
+/// What a client address was refused for being over its limits, or banned (SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressRefusal {
+    /// A handshake over the open or the new connections an address may have.
+    TooManyConnections,
+    /// A handshake from a banned address.
+    BannedConnection,
+    /// A `message` over the address's clip bucket.
+    Message,
+    /// A `report` over the address's report bucket.
+    Report,
+    /// An `/admin/` request after too many failed sign-ins.
+    Admin,
+}
+
+impl AddressRefusal {
+    pub const ALL: [Self; 5] = [
+        Self::TooManyConnections,
+        Self::BannedConnection,
+        Self::Message,
+        Self::Report,
+        Self::Admin,
+    ];
+
+    fn label(self) -> KindCodeLabel {
+        let (kind, code) = match self {
+            Self::TooManyConnections => ("connection", "too_many_connections"),
+            Self::BannedConnection => ("connection", "banned"),
+            Self::Message => ("message", "rate_limited"),
+            Self::Report => ("report", "rate_limited"),
+            Self::Admin => ("admin", "too_many_failures"),
+        };
+        KindCodeLabel { kind, code }
+    }
+}
+
 /// How the store's writer commits (see `store::writer`): one flush per batch of changes.
 #[derive(Clone)]
 pub struct CommitMetrics {
@@ -68,6 +110,7 @@ pub struct Metrics {
     /// packets (socketioxide's, 128) was full, or it had just left.
     pub call_signals_undelivered: Counter,
     call_signals_refused: Family<CodeLabel, Counter>,
+    address_refusals: Family<KindCodeLabel, Counter>,
 }
 
 impl Metrics {
@@ -90,6 +133,7 @@ impl Metrics {
         let call_signals_relayed = Counter::default();
         let call_signals_undelivered = Counter::default();
         let call_signals_refused = Family::<CodeLabel, Counter>::default();
+        let address_refusals = Family::<KindCodeLabel, Counter>::default();
 
         // Every rejection code shows up from the start, with zero, so dashboards and rate
         // queries do not have to special-case a code that has not happened yet.
@@ -99,6 +143,9 @@ impl Metrics {
         for refused in SignalRefused::ALL {
             let code = refused.code();
             let _ = call_signals_refused.get_or_create(&CodeLabel { code });
+        }
+        for refusal in AddressRefusal::ALL {
+            let _ = address_refusals.get_or_create(&refusal.label());
         }
 
         let mut registry = Registry::with_prefix("loopchat");
@@ -197,6 +244,11 @@ impl Metrics {
             "Call signals not relayed, by error code",
             call_signals_refused.clone(),
         );
+        registry.register(
+            "address_refusals",
+            "Connections, clips, reports and admin requests refused by the limits per client address, by kind and code",
+            address_refusals.clone(),
+        );
 
         Self {
             registry: std::sync::Arc::new(registry),
@@ -218,7 +270,12 @@ impl Metrics {
             call_signals_relayed,
             call_signals_undelivered,
             call_signals_refused,
+            address_refusals,
         }
+    }
+
+    pub fn address_refused(&self, refusal: AddressRefusal) {
+        self.address_refusals.get_or_create(&refusal.label()).inc();
     }
 
     pub fn clip_rejected(&self, error: &ClipError) {
@@ -311,5 +368,25 @@ mod tests {
         );
         assert!(text.contains("loopchat_calls_in_progress 0"), "{text}");
         assert!(text.contains("loopchat_call_participants 0"), "{text}");
+    }
+
+    /// SPEC §13's refusals, written out: each kind and code shown from the start.
+    #[test]
+    fn renders_every_address_refusal_and_counts_them() {
+        let metrics = Metrics::new();
+        metrics.address_refused(AddressRefusal::TooManyConnections);
+        let text = metrics.render();
+        let line = |kind: &str, code: &str, count: u32| {
+            format!(r#"loopchat_address_refusals_total{{kind="{kind}",code="{code}"}} {count}"#)
+        };
+        for expected in [
+            line("connection", "too_many_connections", 1),
+            line("connection", "banned", 0),
+            line("message", "rate_limited", 0),
+            line("report", "rate_limited", 0),
+            line("admin", "too_many_failures", 0),
+        ] {
+            assert!(text.contains(&expected), "{expected}: {text}");
+        }
     }
 }

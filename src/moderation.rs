@@ -12,9 +12,11 @@ use rustrict::CensorStr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::address::key::AddressKey;
 use crate::identity::UserId;
 
-/// A user kept from sending clips, live frames and calls until `until`.
+/// A user kept from sending clips, live frames and calls until `until`; with `addresses`,
+/// every connection from those is refused too (SPEC §10, §13).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
     pub user: UserId,
@@ -22,6 +24,31 @@ pub struct Ban {
     pub until: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The keyed hashes of the addresses banned with the user; never the addresses. Bans
+    /// kept before address bans existed have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressKey>,
+}
+
+/// A ban as the moderation API shows it: whether it covers addresses, not which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BanView {
+    pub user: UserId,
+    pub until: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub address: bool,
+}
+
+impl From<Ban> for BanView {
+    fn from(ban: Ban) -> Self {
+        Self {
+            address: !ban.addresses.is_empty(),
+            user: ban.user,
+            until: ban.until,
+            reason: ban.reason,
+        }
+    }
 }
 
 /// The bans in force, in memory; cheap to clone, every clone is the same set.
@@ -58,6 +85,16 @@ impl Bans {
     pub fn of(&self, user: &UserId, now_ms: u64) -> Option<Ban> {
         let by_user = self.by_user.read().unwrap_or_else(PoisonError::into_inner);
         by_user.get(user).filter(|ban| ban.until > now_ms).cloned()
+    }
+
+    /// The ban that keeps the address `key` out at `now_ms`, if any. Bans are few (a
+    /// moderator makes each), so a look through all of them is cheaper than an index.
+    pub fn of_address(&self, key: &AddressKey, now_ms: u64) -> Option<Ban> {
+        let by_user = self.by_user.read().unwrap_or_else(PoisonError::into_inner);
+        by_user
+            .values()
+            .find(|ban| ban.until > now_ms && ban.addresses.contains(key))
+            .cloned()
     }
 
     /// Puts `ban` in force (after the store has kept it).
@@ -119,7 +156,45 @@ mod tests {
             user: user(letter),
             until,
             reason: None,
+            addresses: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_ban_by_address_keeps_the_address_out_until_its_time() {
+        use crate::address::client::ClientAddress;
+        use crate::identity::Identities;
+        let identities = Identities::new(b"test");
+        let key =
+            |last: u8| AddressKey::of(&ClientAddress::of([192, 0, 2, last].into()), &identities);
+        let bans = Bans::new(
+            vec![
+                Ban {
+                    addresses: vec![key(1)],
+                    ..ban('a', 2_000)
+                },
+                ban('b', 3_000),
+            ],
+            1_000,
+        );
+        assert_eq!(
+            bans.of_address(&key(1), 1_500).map(|ban| ban.user),
+            Some(user('a'))
+        );
+        assert!(bans.of_address(&key(2), 1_500).is_none());
+        assert!(
+            bans.of_address(&key(1), 2_000).is_none(),
+            "over with the ban"
+        );
+        let shown =
+            serde_json::to_value(BanView::from(bans.of(&user('a'), 1_500).unwrap())).unwrap();
+        assert_eq!(shown["address"], true);
+        assert!(!shown.to_string().contains(key(1).as_str()), "{shown}");
+        bans.lift(&user('a'));
+        assert!(
+            bans.of_address(&key(1), 1_500).is_none(),
+            "lifted with the user's ban"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::address::client::PeerAddr;
 use crate::app::App;
 use crate::cluster::driver::PubSub;
 use crate::cluster::{Cluster, ClusterGauges};
@@ -87,7 +89,7 @@ fn router<A: Adapter>(app: App, layer: SocketIoLayer<A>, io: &SocketIo<A>) -> Ro
     // hyper's defaults, which `axum::serve` keeps: at most 100 headers in at most ~400 KiB,
     // else 431. No CORS layer: see the README.
     let admin = match &app.config.admin_token {
-        Some(token) => crate::admin::routes(token, io.clone()),
+        Some(token) => crate::admin::routes(token, app.clone(), io.clone()),
         None => crate::admin::disabled(),
     };
     crate::http::routes()
@@ -103,7 +105,11 @@ fn router<A: Adapter>(app: App, layer: SocketIoLayer<A>, io: &SocketIo<A>) -> Ro
 /// The whole HTTP + Socket.IO service of a single node (the local adapter).
 pub fn single_node(app: &App) -> (Router, SocketIo) {
     let (layer, io) = socket_io(SocketIo::builder(), app);
-    io.ns("/", crate::events::chat::on_connect::<LocalAdapter>);
+    io.ns(
+        "/",
+        crate::events::chat::on_connect::<LocalAdapter>
+            .with(crate::events::admission::admit::<LocalAdapter>),
+    );
     (router(app.clone(), layer, &io), io)
 }
 
@@ -120,9 +126,13 @@ pub async fn cluster_node(
         app,
     );
     // With a remote adapter the namespace exists only once this resolves.
-    io.ns("/", crate::events::chat::on_connect::<ClusterAdapter>)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot subscribe to the cluster's channels: {error}"))?;
+    io.ns(
+        "/",
+        crate::events::chat::on_connect::<ClusterAdapter>
+            .with(crate::events::admission::admit::<ClusterAdapter>),
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("cannot subscribe to the cluster's channels: {error}"))?;
     Ok((router(app.clone(), layer, &io), io))
 }
 
@@ -217,6 +227,7 @@ async fn serve<A: Adapter>(
         stopping.clone(),
     ));
     let presence = tokio::spawn(app.presence.clone().broadcast(io.clone(), stopping.clone()));
+    let limits = tokio::spawn(app.limits.clone().refresh(stopping.clone()));
     tokio::spawn(crate::events::call::end_banned_calls(
         io.clone(),
         app.clone(),
@@ -240,9 +251,12 @@ async fn serve<A: Adapter>(
     // `with_graceful_shutdown` stops a `TlsListener` as it stops a `TcpListener`.
     let mut serve = match tls {
         None => tokio::spawn(
-            axum::serve(main, router)
-                .with_graceful_shutdown(stopping.clone().cancelled_owned())
-                .into_future(),
+            axum::serve(
+                main,
+                router.into_make_service_with_connect_info::<PeerAddr>(),
+            )
+            .with_graceful_shutdown(stopping.clone().cancelled_owned())
+            .into_future(),
         ),
         Some(tls) => {
             #[cfg(unix)]
@@ -257,9 +271,12 @@ async fn serve<A: Adapter>(
             ));
             let listener = TlsListener::new(main, tls.certificates.server_config())?;
             tokio::spawn(
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopping.clone().cancelled_owned())
-                    .into_future(),
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<PeerAddr>(),
+                )
+                .with_graceful_shutdown(stopping.clone().cancelled_owned())
+                .into_future(),
             )
         }
     };
@@ -298,7 +315,7 @@ async fn serve<A: Adapter>(
     if let Some(redirector) = redirector {
         redirector.abort();
     }
-    let _ = tokio::join!(sweeper, presence);
+    let _ = tokio::join!(sweeper, presence, limits);
     match tokio::time::timeout(CLOSE_LIMIT, store.close()).await {
         Ok(closed) => closed?,
         Err(_) => {

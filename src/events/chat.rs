@@ -16,11 +16,13 @@ use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use uuid::Uuid;
 
 use super::membership::Membership;
+use crate::address::key::AddressKey;
 use crate::app::App;
 use crate::clip::{Author, Clip, now_ms};
 use crate::encode_queue::Slot;
 use crate::error::ClipError;
 use crate::identity::UserId;
+use crate::metrics::AddressRefusal;
 use crate::names::display_name;
 use crate::presence::tally::Online;
 use crate::rate_limit::MessageLimit;
@@ -114,6 +116,9 @@ pub(crate) async fn on_connect<A: Adapter>(
         name: display_name(requested.as_deref()),
     };
     app.presence.connected(&me.id, &me.name);
+    super::admission::enter(&socket, &app);
+    // How a ban by address finds the addresses this user is connected from, on any node.
+    socket.join(me.id.room());
     socket.extensions.insert(me.clone());
     socket.extensions.insert(MessageLimit::new());
     socket.extensions.insert(ReportLimit::default());
@@ -152,6 +157,7 @@ pub(crate) async fn on_connect<A: Adapter>(
 }
 
 async fn on_disconnect<A: Adapter>(socket: SocketRef<A>, State(app): State<App>) {
+    super::admission::leave(&socket, &app);
     if let Some(me) = socket.extensions.get::<Author>() {
         app.presence.disconnected(&me.id);
     }
@@ -180,6 +186,14 @@ async fn report<A: Adapter>(
     app: &App,
     request: Result<ReportRequest, socketioxide::ParserError>,
 ) -> Result<(), ReportRefused> {
+    // The address's bucket first: it is shared by all its sockets, each of which has a
+    // bucket of its own (SPEC §13).
+    if let Some(address) = socket.extensions.get::<AddressKey>()
+        && !app.limits.take_report(&address).await
+    {
+        app.metrics.address_refused(AddressRefusal::Report);
+        return Err(ReportRefused::RateLimited);
+    }
     let limit = socket
         .extensions
         .get::<ReportLimit>()
@@ -262,7 +276,15 @@ async fn publish<A: Adapter>(
     app: &App,
     request: Result<ClipRequest, socketioxide::ParserError>,
 ) -> Result<Published, ClipError> {
-    // Every attempt takes a token, valid or not, so a flood of garbage is limited too.
+    // Every attempt takes a token, valid or not, so a flood of garbage is limited too: the
+    // address's first, shared by all its sockets (SPEC §13), then the socket's own.
+    let address = socket.extensions.get::<AddressKey>();
+    if let Some(address) = &address
+        && !app.limits.take_clip(address).await
+    {
+        app.metrics.address_refused(AddressRefusal::Message);
+        return Err(ClipError::RateLimited);
+    }
     let limit = socket
         .extensions
         .get::<MessageLimit>()
@@ -338,6 +360,10 @@ async fn publish<A: Adapter>(
                 ClipError::Internal
             }
         })?;
+    if let Some(address) = address {
+        // For a ban by address once the author has left (SPEC §10).
+        app.limits.clip_sent(&clip.author.id, &address).await;
+    }
     Ok(Published { clip, _slot: slot })
 }
 

@@ -523,6 +523,7 @@ mod tests {
             user: user(letter),
             until,
             reason: Some("spam".into()),
+            addresses: Vec::new(),
         };
         store.save_ban(&ban('a', 5_000)).await.unwrap();
         store.save_ban(&ban('b', 1_500)).await.unwrap();

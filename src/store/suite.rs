@@ -309,10 +309,14 @@ async fn reports_count_once_per_user(store: Store) {
 }
 
 async fn bans_are_kept_until_lifted(store: Store) {
+    // A ban by address keeps the address's keyed hash, and only that.
+    let address = crate::address::key::AddressKey::parse("0123456789abcdef0123456789abcdef")
+        .expect("a key as the server spells them");
     let ban = |letter, until| Ban {
         user: user(letter),
         until,
         reason: Some("spam".into()),
+        addresses: vec![address.clone()],
     };
     store.save_ban(&ban('a', 5_000)).await.unwrap();
     store.save_ban(&ban('a', 6_000)).await.unwrap();

@@ -18,6 +18,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::address::client::PeerAddr;
+
 /// How long a client may take to finish its handshake before it is dropped: long enough
 /// for a phone on a poor network, short enough that idle sockets do not pile up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +55,15 @@ impl TlsListener {
 impl Drop for TlsListener {
     fn drop(&mut self) {
         self.acceptor.abort();
+    }
+}
+
+/// The client's TCP peer, as over plain TCP, for the limits per address (SPEC §13).
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Self(*stream.remote_addr())
     }
 }
 
