@@ -106,11 +106,11 @@ impl AddressLimits {
         let Some(cap) = self.settings.max_connections else {
             return Ok(());
         };
-        self.local.open(key)?;
+        let mine = self.local.open(key)?;
         let Some(redis) = self.shared() else {
             return Ok(());
         };
-        match redis.open(key, cap).await {
+        match redis.open(key, cap, mine.saturating_sub(1)).await {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.local.close(key);
@@ -123,10 +123,24 @@ impl AddressLimits {
         }
     }
 
-    /// Gives back a closed connection's place. In a cluster the others see it at this
-    /// node's next refresh, within a second.
+    /// Gives back a closed connection's place, on every node at once. (Should that write
+    /// be lost, the next refresh, within a second, corrects it.)
     pub fn close(&self, key: &AddressKey) {
+        if self.settings.max_connections.is_none() {
+            return;
+        }
         self.local.close(key);
+        if let Some(redis) = self.shared().cloned() {
+            let (key, local) = (key.clone(), self.local.clone());
+            tokio::spawn(async move {
+                // Read when it runs, not when it was spawned: the count a later open or
+                // close left is the truth.
+                let count = local.open_count(&key);
+                if let Err(error) = redis.set_open(&key, count).await {
+                    tracing::debug!(%error, "a closed connection is freed on the others at the next refresh");
+                }
+            });
+        }
     }
 
     /// Takes a token from `key`'s clip bucket if there is one.

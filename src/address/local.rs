@@ -71,10 +71,11 @@ impl LocalLimits {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a place for a new connection from `key`, or says why not.
-    pub fn open(&self, key: &AddressKey) -> Result<(), ConnectionRefused> {
+    /// Takes a place for a new connection from `key`, or says why not; how many `key`
+    /// has open here now.
+    pub fn open(&self, key: &AddressKey) -> Result<u32, ConnectionRefused> {
         let Some(cap) = self.settings.max_connections else {
-            return Ok(());
+            return Ok(0);
         };
         let now = Instant::now();
         let mut entries = self.entries();
@@ -86,7 +87,12 @@ impl LocalLimits {
         }
         entry.open += 1;
         entry.opened.push_back(now);
-        Ok(())
+        Ok(entry.open)
+    }
+
+    /// How many connections `key` has open here.
+    pub fn open_count(&self, key: &AddressKey) -> u32 {
+        self.entries().get(key).map_or(0, |entry| entry.open)
     }
 
     /// Gives back the place of a connection from `key` that closed.
@@ -185,7 +191,7 @@ mod tests {
     fn an_address_holds_at_most_n_open_connections() {
         let limits = limits(3, 0);
         for _ in 0..3 {
-            assert_eq!(limits.open(&key(1)), Ok(()));
+            assert!(limits.open(&key(1)).is_ok());
         }
         assert_eq!(
             limits.open(&key(1)),
@@ -197,7 +203,7 @@ mod tests {
             "another address is not affected"
         );
         limits.close(&key(1));
-        assert_eq!(limits.open(&key(1)), Ok(()), "closing frees a place");
+        assert_eq!(limits.open(&key(1)), Ok(3), "closing frees a place");
         assert_eq!(limits.open_counts().len(), 2);
     }
 
@@ -205,7 +211,7 @@ mod tests {
     fn an_address_opens_at_most_2n_a_minute_even_if_it_closes_them() {
         let limits = limits(2, 0);
         for _ in 0..4 {
-            assert_eq!(limits.open(&key(1)), Ok(()));
+            assert!(limits.open(&key(1)).is_ok());
             limits.close(&key(1));
         }
         assert_eq!(
@@ -224,7 +230,7 @@ mod tests {
     fn zero_turns_the_limits_off() {
         let limits = limits(0, 0);
         for _ in 0..1_000 {
-            assert_eq!(limits.open(&key(1)), Ok(()));
+            assert!(limits.open(&key(1)).is_ok());
             assert!(limits.take_clip(&key(1)));
             assert!(limits.take_report(&key(1)));
         }

@@ -29,12 +29,14 @@ const OPEN_PREFIX: &str = "loopchat:open:";
 /// the window; else counts it (0).
 /// KEYS: the address's window of new connections, this node's open hash, [`NODES`].
 /// ARGV: address key, this node, now (ms), cap, quota, window (ms), node timeout (ms),
-/// a unique member for the window, the open hash's lifetime (ms), the open hashes' prefix.
+/// a unique member for the window, the open hash's lifetime (ms), the open hashes' prefix,
+/// this node's open connections from the address before this one (its own count, which
+/// is fresher than its hash).
 static OPEN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local key, me, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local open = tonumber(redis.call('HGET', KEYS[2], key) or '0')
+local open = tonumber(ARGV[11])
 local nodes = redis.call('ZRANGE', KEYS[3], now - tonumber(ARGV[7]), '+inf', 'BYSCORE')
 for _, node in ipairs(nodes) do
   if node ~= me then
@@ -129,7 +131,7 @@ impl RedisLimits {
     }
 
     /// Takes a place for a connection from `key` (true), or refuses it (false).
-    pub async fn open(&self, key: &AddressKey, cap: NonZeroU32) -> RedisResult<bool> {
+    pub async fn open(&self, key: &AddressKey, cap: NonZeroU32, mine: u32) -> RedisResult<bool> {
         let node = &*self.cluster.node;
         let member = format!("{node}:{}", uuid::Uuid::now_v7().simple());
         let refused: u8 = OPEN
@@ -146,6 +148,7 @@ impl RedisLimits {
             .arg(member)
             .arg(2 * NODE_TIMEOUT_MS)
             .arg(OPEN_PREFIX)
+            .arg(mine)
             .invoke_async(&mut self.cluster.connection.clone())
             .await?;
         Ok(refused == 0)
@@ -166,6 +169,19 @@ impl RedisLimits {
                 .ignore()
                 .pexpire(&key, i64::try_from(2 * NODE_TIMEOUT_MS).unwrap_or(i64::MAX))
                 .ignore();
+        }
+        pipe.query_async(&mut self.cluster.connection.clone()).await
+    }
+
+    /// Sets this node's open connections from `key` to `count`, its own count: at a close,
+    /// so that the place is free on every node at once rather than at the next refresh.
+    pub async fn set_open(&self, key: &AddressKey, count: u32) -> RedisResult<()> {
+        let hash = open_key(&self.cluster.node);
+        let mut pipe = redis::pipe();
+        if count == 0 {
+            pipe.hdel(&hash, key.as_str());
+        } else {
+            pipe.hset(&hash, key.as_str(), count);
         }
         pipe.query_async(&mut self.cluster.connection.clone()).await
     }

@@ -57,19 +57,40 @@ export function eachLine(onLine) {
 }
 
 /**
- * Spawns the server on 127.0.0.1, any free port (unless `port` is given, as for a restart
- * that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
+ * The limits per client address (SPEC §13) and their environment variables. Every test
+ * server runs with each of them off (0) unless the test sets it: the suites open many
+ * sockets and send many clips from 127.0.0.1 to test everything else, one address that
+ * the defaults (64 connections, 40 clips a minute) would refuse. The limits' own tests
+ * (address-limits.test.mjs) set the ones they test, or pass the default values. The
+ * limit on failed moderator sign-ins cannot be turned off: tests of the admin API that
+ * fail to sign in more than 10 times spread over 127.0.0.x.
+ */
+const ADDRESS_LIMITS = [
+  ['--max-connections-per-address', 'MAX_CONNECTIONS_PER_ADDRESS'],
+  ['--clips-per-address-per-minute', 'CLIPS_PER_ADDRESS_PER_MINUTE'],
+];
+
+function limitsOffUnlessSet(args, env) {
+  return ADDRESS_LIMITS
+    .filter(([flag, variable]) => !args.includes(flag) && env[variable] === undefined)
+    .flatMap(([flag]) => [flag, '0']);
+}
+
+/**
+ * Spawns the server on 127.0.0.1 (or `bind`, e.g. '::1'), any free port (unless `port` is
+ * given, as for a restart that clients must find again), and a fresh data dir (unless `dataDir` is given; a dir
  * made here is removed by `cleanup()`), with `env` added to the environment (e.g. the
  * slow-disk shim of tools/slow-fsync.c in LD_PRELOAD). Resolves once it printed
  * `listening on http://…` (or `https://…` with TLS), with
  * `{ url, dataDir, process, stop(), kill9(), signal(name), output(), cleanup() }`.
  * The server's stdout and stderr are kept in memory (`output()`); set LOOPCHAT_E2E_LOG=1 to
- * also stream them, prefixed, to stderr.
+ * also stream them, prefixed, to stderr. The limits per address are off unless `args` or
+ * `env` set them (see ADDRESS_LIMITS).
  */
-export async function startServer({ args = [], dataDir, port = 0, env = {} } = {}) {
+export async function startServer({ args = [], dataDir, port = 0, env = {}, bind = '127.0.0.1' } = {}) {
   const ownDir = dataDir === undefined;
   if (ownDir) dataDir = await tempDir('loopchat-e2e-');
-  const argv = ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args];
+  const argv = ['--bind', bind, '--port', String(port), '--data-dir', dataDir, ...limitsOffUnlessSet(args, env), ...args];
   const child = spawn(SERVER_BIN, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,11 +231,14 @@ export class Harness {
  * then filled in, and `received.<event>` lists every payload of that event so far.
  * `query` is added to every request's URL (e.g. `{ lb }`, the sticky key of SPEC §8);
  * `reconnection: true` lets the client reconnect as a page does (each reconnection's
- * `welcome` and `messages` are then appended to `received`).
+ * `welcome` and `messages` are then appended to `received`). `clientOptions` are added to
+ * socket.io-client's options as they are, e.g. `{ localAddress: '127.0.0.2' }` (the source
+ * address, SPEC §13) or `{ extraHeaders: { 'x-forwarded-for': … } }`; in Node both reach
+ * the WebSocket transport's request.
  */
-export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS, tls = {}, query, reconnection = false } = {}) {
+export function connect(url, { name, token, transports = ['websocket'], timeout = WAIT_MS, tls = {}, query, reconnection = false, clientOptions = {} } = {}) {
   // `tls` reaches Node's TLS for both transports (e.g. `{ ca }` to trust a test's own CA).
-  const options = { transports, forceNew: true, reconnection, autoConnect: false, ...tls };
+  const options = { transports, forceNew: true, reconnection, autoConnect: false, ...tls, ...clientOptions };
   if (query !== undefined) options.query = query;
   if (name !== undefined || token !== undefined) options.auth = { name, token };
   const socket = io(url, options);
@@ -501,9 +525,12 @@ export async function clipsStored(url) {
   return value;
 }
 
-/** The Clips a brand-new client is replayed on connect. */
-export async function replayOf(url) {
-  const client = connect(url, { name: 'replay-probe' });
+/**
+ * The Clips a brand-new client is replayed on connect; `clientOptions` as for `connect`
+ * (e.g. the probe's own source address, where per-address limits are tight).
+ */
+export async function replayOf(url, clientOptions = {}) {
+  const client = connect(url, { name: 'replay-probe', clientOptions });
   try {
     await client.ready;
     return client.replay;
@@ -513,8 +540,8 @@ export async function replayOf(url) {
 }
 
 /** The keys a brand-new client is replayed on connect. */
-export async function replayKeys(url) {
-  return (await replayOf(url)).map((clip) => clip.key);
+export async function replayKeys(url, clientOptions = {}) {
+  return (await replayOf(url, clientOptions)).map((clip) => clip.key);
 }
 
 export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
