@@ -199,7 +199,7 @@ mod tests {
         );
         assert_eq!(
             limits.open(&key(2)),
-            Ok(()),
+            Ok(1),
             "another address is not affected"
         );
         limits.close(&key(1));
