@@ -1,7 +1,7 @@
 // The two questions the moderator's page asks before acting: remove this clip? and ban its
-// author, for how long, with their clips or not? Each is a modal <dialog>, so the keyboard
-// stays inside it, Escape cancels, and focus returns to the button that opened it. Each
-// says in words what will happen before anything does.
+// author, for how long, with their clips or not, with their network address or not? Each
+// is a modal <dialog>, so the keyboard stays inside it, Escape cancels, and focus returns
+// to the button that opened it. Each says in words what will happen before anything does.
 import { stillOf } from './clip-media.js';
 import { identicon } from './identicon.js';
 import { formatMoment, formatSpan } from './admin-render.js';
@@ -46,6 +46,7 @@ const banForm = $('ban-form');
 const minutesField = $('ban-minutes');
 const reasonField = $('ban-reason');
 const purgeField = $('ban-purge');
+const addressField = $('ban-address');
 const consequence = $('ban-what');
 let banning = null;
 
@@ -58,12 +59,18 @@ function describeBan() {
     purgeField.checked
       ? 'Every clip of theirs that has not expired yet is removed from every page now.'
       : 'Their clips stay until they expire or you remove them.',
+    // An address is shared (a school, an office, a phone network): the moderator must know
+    // that others behind it are shut out too, and that the page will not show it.
+    addressField.checked
+      ? 'Their network address is banned too: every connection from it, theirs or anyone else’s there, closes now, and new ones are refused until the ban ends. The address itself is never shown, here or anywhere.'
+      : 'Their network address is not banned: with a new id they could come back from it.',
   ];
   consequence.textContent = lines.join(' ');
 }
 
 minutesField.addEventListener('change', describeBan);
 purgeField.addEventListener('change', describeBan);
+addressField.addEventListener('change', describeBan);
 $('ban-cancel').addEventListener('click', () => banDialog.close('cancel'));
 banForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -71,8 +78,8 @@ banForm.addEventListener('submit', (event) => {
 });
 
 /**
- * Asks how to ban `author` (`{ id, name }`). Resolves with `{ minutes, reason, purge }`, or
- * null if the moderator cancelled.
+ * Asks how to ban `author` (`{ id, name }`). Resolves with `{ minutes, reason, purge,
+ * address }`, or null if the moderator cancelled.
  */
 export async function askBan(author) {
   banning = author;
@@ -88,6 +95,7 @@ export async function askBan(author) {
   $('ban-who').replaceChildren(identicon(author.id, author.name), name, idLine);
   reasonField.value = '';
   purgeField.checked = false;
+  addressField.checked = false;
   describeBan();
   const answer = await ask(banDialog);
   banning = null;
@@ -96,5 +104,6 @@ export async function askBan(author) {
     minutes: Number(minutesField.value),
     reason: reasonField.value.trim(),
     purge: purgeField.checked,
+    address: addressField.checked,
   };
 }

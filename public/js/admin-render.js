@@ -55,7 +55,11 @@ export function updateClip(item, entry, banned) {
 }
 
 
-/** A ban in force (`{ user, until, reason? }`); `name` is the user's name if a clip showed it. */
+/**
+ * A ban in force (`{ user, until, reason?, address }`; `address` is true when it covers
+ * their network address too, which the API never shows); `name` is the user's name if a
+ * clip showed it.
+ */
 export function renderBan(ban, name) {
   const item = banTemplate.content.firstElementChild.cloneNode(true);
   item.dataset.key = ban.user;
@@ -73,6 +77,8 @@ export function updateBan(item, ban, name) {
   item.querySelector('.ban-until').textContent = `Until ${formatMoment(ban.until)} (${formatSpan(ban.until - Date.now())} from now)`;
   const reason = item.querySelector('.ban-reason');
   reason.textContent = ban.reason ? `Reason: ${ban.reason}` : '';
+  item.querySelector('.ban-address').hidden = ban.address !== true;
+  item.dataset.address = String(ban.address === true);
   item.querySelector('.ban-lift').setAttribute('aria-label', `Lift the ban on ${who}, id ${ban.user}`);
 }
 

@@ -11,7 +11,11 @@
 // three small reads every two seconds cost a server nothing next to a chat's clips. That
 // is well within the five seconds in which new clips and reports must appear and removed
 // ones vanish, whoever removed them.
-import { AdminApi } from './admin-api.js';
+//
+// Ten wrong tokens in a minute from this address, from this page or anywhere else, and the
+// server refuses every API request from it for a while (429, SPEC §13): the page says so,
+// with how long, and sends nothing until then (admin-api.js holds the requests back).
+import { AdminApi, blockedFor, tooManyFailures } from './admin-api.js';
 import { updateTimeLeft } from './chat-time-left.js';
 import { askBan, confirmRemove } from './admin-dialogs.js';
 import {
@@ -19,6 +23,7 @@ import {
 } from './admin-render.js';
 
 const TOKEN_KEY = 'loopchat.admin-token';
+const SIGN_IN = 'Sign in';
 /** How often the lists are read again. */
 const POLL_MS = 2000;
 /** How many of the newest clips are listed (the API allows up to 200). */
@@ -55,6 +60,9 @@ const names = new Map();
 let banned = new Set();
 let reachable = true;
 let hideBanner;
+/** Until when (ms) the banner's sentence about a 429 holds, so it is said once, not every poll. */
+let bannerBlockedUntil = 0;
+let blockTimer;
 
 // ---- the token -------------------------------------------------------------------------
 
@@ -102,6 +110,17 @@ function showConnection(failed) {
   }
   reachable = false;
   banner.dataset.state = 'lost';
+  if (failed.status === 429) {
+    // The wait is said when it starts; repeating it at every poll would have a screen
+    // reader announce the banner every two seconds.
+    const until = Date.now() + failed.retryAfter * 1000;
+    if (until - bannerBlockedUntil > 1500) {
+      bannerBlockedUntil = until;
+      bannerText.textContent = `${failed.reason} Until then the lists may be out of date; this page reads them again by itself.`;
+    }
+    return;
+  }
+  bannerBlockedUntil = 0;
   bannerText.textContent = failed.unreachable
     ? 'Connection lost: the lists may be out of date. Retrying…'
     : `The lists could not be read: they may be out of date. ${failed.reason} Retrying…`;
@@ -122,14 +141,47 @@ function showSignIn(error) {
   signInForm.hidden = false;
   signInError.textContent = error ?? '';
   signInError.hidden = !error;
-  if (error) tokenField.setAttribute('aria-invalid', 'true');
+  // A token refused for being wrong is marked; one the server did not check (429) is not.
+  if (error && blockedFor() === 0) tokenField.setAttribute('aria-invalid', 'true');
   else tokenField.removeAttribute('aria-invalid');
   signInButton.disabled = false;
+  if (blockedFor() > 0) waitOutBlock();
   tokenField.focus();
+}
+
+/**
+ * After a 429: Sign in stays disabled, counting down on the button (the sentence above it
+ * says the wait once; a screen reader would announce it anew every second), and comes back
+ * when the wait is over. A token this tab kept is tried again then by itself.
+ */
+function waitOutBlock() {
+  clearInterval(blockTimer);
+  const tick = () => {
+    const seconds = blockedFor();
+    if (seconds > 0) {
+      signInButton.disabled = true;
+      signInButton.textContent = `${SIGN_IN} (${seconds} s)`;
+      return;
+    }
+    clearInterval(blockTimer);
+    signInButton.disabled = false;
+    signInButton.textContent = SIGN_IN;
+    if (signInForm.hidden) return;
+    const saved = storedToken();
+    if (saved) {
+      signIn(saved);
+    } else {
+      signInError.textContent = 'You can try signing in again now.';
+      signInError.hidden = false;
+    }
+  };
+  tick();
+  blockTimer = setInterval(tick, 1000);
 }
 
 /** Why a token was not accepted, in words. */
 function refusal(answer) {
+  if (answer.status === 429) return answer.reason;
   if (answer.status === 401) {
     return 'That is not this server’s admin token, so nothing is shown. Check the token it was started with (--admin-token or ADMIN_TOKEN) and try again.';
   }
@@ -146,7 +198,9 @@ async function signIn(token) {
   signInError.hidden = true;
   const answer = await candidate.bans();
   if (!answer.ok) {
-    storeToken(null);
+    // The server did not check the token during a 429: a token this tab kept may be
+    // right, and is tried again once the wait is over.
+    if (answer.status !== 429) storeToken(null);
     showSignIn(refusal(answer));
     return;
   }
@@ -316,9 +370,17 @@ async function ban(item) {
   }
   const answer = await api.ban({ user: author.id, ...choice });
   if (answer.ok) {
-    const { until, purged } = answer.json;
+    const { until, purged, address } = answer.json;
     const clips = purged === 1 ? '1 clip of theirs was' : `${purged} clips of theirs were`;
-    tell(`Banned ${author.name} until ${formatMoment(until)}.${choice.purge ? ` ${clips} removed.` : ''}`);
+    let network = '';
+    if (choice.address) {
+      // The server bans the addresses it knows for them: where they are connected from and
+      // where their last clip came from. It may know none.
+      network = address === true
+        ? ' Their network address is banned too: its connections were closed.'
+        : ' Their network address is not known (they are not connected and sent no clip lately), so only their id is banned.';
+    }
+    tell(`Banned ${author.name} until ${formatMoment(until)}.${choice.purge ? ` ${clips} removed.` : ''}${network}`);
   } else {
     tell(`${author.name} was not banned. ${answer.reason}`, 'failed');
   }
@@ -328,9 +390,10 @@ async function ban(item) {
 async function lift(item) {
   const user = item.dataset.key;
   const who = item.dataset.name;
+  const address = item.dataset.address === 'true';
   const answer = await api.lift(user);
   if (answer.ok) {
-    tell(`Lifted the ban on ${who} (id ${user}): they can send clips, go live and join calls again.`);
+    tell(`Lifted the ban on ${who} (id ${user}): they can send clips, go live and join calls again.${address ? ' Their network address is no longer banned.' : ''}`);
   } else if (answer.status === 404) {
     tell(`The ban on ${who} had ended already, or another moderator lifted it.`);
   } else {

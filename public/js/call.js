@@ -59,7 +59,7 @@ const showNotice = (text) => {
   notice.hidden = !text;
 };
 
-const { socket, me } = connect();
+const { socket, me, onRefusal } = connect();
 const media = new LocalMedia();
 const tiles = new Tiles($('call-tiles'), $('peer-template'), $('own-tile'));
 const strip = new SnapStrip($('snaps'), $('snap-strip'), $('snap-template'));
@@ -114,6 +114,23 @@ const call = new CallRoom(socket, roomName, {
       showNotice(CALL_ERRORS[error?.code] ?? error?.message ?? 'Something went wrong in the call.');
     },
   },
+});
+// The server refuses this page's connection (SPEC §13; the banner says why). Too many
+// connections from this address passes within a minute, and the call is joined again
+// by itself once connected. A ban on the address lasts: the page leaves the call and lets
+// go of camera and microphone, as for a ban of the person, until "Join again".
+const REFUSED_STATUS = 'You are not in the call: the server does not let this page connect just now. This page tries again by itself.';
+/** Whether the server refuses the connection just now. */
+let refused = false;
+onRefusal((refusal) => {
+  refused = Boolean(refusal);
+  if (!refusal || out) return;
+  if (refusal.code === 'banned') {
+    call.leave();
+    outOfCall(refusal.words);
+  } else {
+    status.textContent = REFUSED_STATUS;
+  }
 });
 /** For tests and the curious: the connection, the call (`call.peers`) and your media. */
 window.loopchat = { socket, call, media };
@@ -288,7 +305,7 @@ async function start() {
     return;
   }
   cameraSwitch.refresh(media.stream);
-  status.textContent = 'Joining the call…';
+  status.textContent = refused ? REFUSED_STATUS : 'Joining the call…';
   updateControls();
   await call.join();
   updateControls();

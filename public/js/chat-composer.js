@@ -22,6 +22,9 @@ const ERRORS = {
   internal: 'Something went wrong on the server. Please try again.',
 };
 
+/** The status line while the server refuses the connection; the banner says why. */
+const REFUSED_STATUS = 'You can send clips again once this page is connected.';
+
 /** A ban (`banned`) has no words here: the server's say until when. */
 function describeFailure(error) {
   if (error?.code && ERRORS[error.code]) return ERRORS[error.code];
@@ -52,6 +55,8 @@ export class Composer {
     this.recorder = new ClipRecorder(camera.preview);
     /** Whether a clip is being recorded or sent: one at a time. */
     this.sending = false;
+    /** Whether the server refuses this page's connection (SPEC §13): nothing can be sent. */
+    this.refused = false;
     /** What the status line says while nothing is happening: the page's own words. */
     this.idleStatus = status.textContent;
     form.addEventListener('submit', (event) => {
@@ -63,11 +68,14 @@ export class Composer {
   /** Enables what can be used now, and says in the text box what it waits for. */
   update() {
     const { input } = this;
-    input.disabled = this.sending || !this.camera.ready;
-    this.sendButton.disabled = this.sending || !this.camera.ready;
+    const usable = !this.sending && this.camera.ready && !this.refused;
+    input.disabled = !usable;
+    this.sendButton.disabled = !usable;
     this.camera.lock(this.sending);
     if (this.sending) return;
-    if (this.camera.ready) input.placeholder = 'Type a message and press Enter';
+    // The connection banner says why; the text box only that it cannot be used.
+    if (this.refused) input.placeholder = 'Not connected, so nothing can be sent';
+    else if (this.camera.ready) input.placeholder = 'Type a message and press Enter';
     else if (this.camera.state === 'starting') input.placeholder = 'Starting camera…';
     else if (this.camera.state === 'off') input.placeholder = 'Camera off while the page is hidden';
     else input.placeholder = 'Camera needed';
@@ -75,11 +83,29 @@ export class Composer {
 
   /** The camera started opening, is ready or failed (`PreviewCamera`'s `onChange`). */
   cameraChanged() {
-    // Once the camera is ready the status line says how to send; without one, the
-    // camera's notice says why not, and the status line keeps quiet.
-    if (this.camera.state === 'ready') this.status.textContent = this.idleStatus;
-    else if (this.camera.state === 'blocked') this.status.textContent = '';
+    this.showIdleStatus();
     this.update();
+  }
+
+  /**
+   * The server refused this page's connection (`refused` true) or took it at last
+   * (`connection.js`'s `onRefusal`): a text box that cannot send is not offered meanwhile.
+   */
+  connectionRefused(refused) {
+    this.refused = refused;
+    this.showIdleStatus();
+    this.update();
+  }
+
+  /** What the status line says while no clip is under way. */
+  showIdleStatus() {
+    if (this.sending) return;
+    // While refused, it says when sending comes back. Once the camera is ready it says
+    // how to send; without one, the camera's notice says why not, and it keeps quiet.
+    if (this.refused) this.status.textContent = REFUSED_STATUS;
+    else if (this.camera.state === 'ready') this.status.textContent = this.idleStatus;
+    else if (this.camera.state === 'blocked') this.status.textContent = '';
+    else if (this.status.textContent === REFUSED_STATUS) this.status.textContent = this.idleStatus;
   }
 
   showError(text) {
@@ -107,7 +133,7 @@ export class Composer {
 
   /** Records and sends a clip with the text typed, if the camera is ready and nothing is under way. */
   async send() {
-    if (this.sending || !this.camera.ready) return;
+    if (this.sending || !this.camera.ready || this.refused) return;
     if (!this.socket.connected) {
       this.showError('You are offline. Your clip can be sent once the connection is back.');
       return;
@@ -146,6 +172,8 @@ export class Composer {
       this.progress.hidden = true;
       this.camera.fillRing(null);
       this.status.textContent = sent ? 'Sent. It loops for everyone for the next ten minutes.' : this.idleStatus;
+      // Refused while this clip was on its way: say so rather than invite the next one.
+      if (this.refused) this.showIdleStatus();
       this.update();
       this.input.focus();
     }

@@ -16,6 +16,7 @@
 //   chat-camera.js    the camera preview, and why there is none
 //   chat-recorder.js  recording a clip's ten frames
 //   chat-composer.js  the text box: record, send, and say what went wrong
+//   connection.js     the connection, and why the server refuses it, if it does
 import { PreviewCamera } from './chat-camera.js';
 import { Composer } from './chat-composer.js';
 import { Feed } from './chat-feed.js';
@@ -34,7 +35,7 @@ const announcer = $('announcer');
 const announce = (text) => { announcer.textContent = text; };
 const muted = new MutedUsers();
 const mutedList = mountMutedList(muted, announce);
-const { socket, me, onPeople } = connect({ muted });
+const { socket, me, onPeople, onRefusal } = connect({ muted });
 /** For tests and the curious: `loopchat.socket` is the live connection. */
 window.loopchat = { socket };
 
@@ -107,6 +108,18 @@ const composer = new Composer({
   status: $('status-text'),
   error: $('send-error'),
 }, { socket, camera, onSent: (clip) => showClip(clip, { live: true }) });
+
+// While the server refuses this page's connection (SPEC §13) nothing arrives and nothing
+// can be sent: the empty feed must not invite a hello that the text box cannot send. The
+// banner above says why and that the page tries again by itself.
+const empty = $('empty');
+const emptyWords = empty.textContent;
+onRefusal((refusal) => {
+  empty.textContent = refusal
+    ? 'No clips to show: this page is not connected, so new clips cannot arrive and yours cannot be sent.'
+    : emptyWords;
+  composer.connectionRefused(Boolean(refusal));
+});
 
 // ---- events from the server ----------------------------------------------------------
 

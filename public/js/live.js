@@ -43,7 +43,7 @@ const announcer = $('announcer');
 const announce = (text) => { announcer.textContent = text; };
 const muted = new MutedUsers();
 const mutedList = mountMutedList(muted, announce);
-const { socket, me } = connect({ muted });
+const { socket, me, onRefusal } = connect({ muted });
 /** For tests and the curious: `loopchat.socket` is the live connection. */
 window.loopchat = { socket };
 
@@ -242,6 +242,23 @@ socket.on('connect', () => {
 socket.on('disconnect', () => {
   joined = false;
   status.textContent = 'Disconnected from the live room. Reconnecting…';
+});
+// The server refuses this page's connection (SPEC §13): the page is out of the room until
+// it is let in again (the banner says why, and the reconnect joins by itself). Nobody sees
+// your camera meanwhile, so its light goes off, and the tiles of a room this page no
+// longer hears from go too.
+onRefusal((refusal) => {
+  if (!refusal) return;
+  joined = false;
+  if (stream) {
+    stopCamera();
+    stopButton.hidden = true;
+    goLiveButton.hidden = false;
+  }
+  goLiveButton.disabled = true;
+  for (const id of [...tiles.keys()]) removeTile(id);
+  empty.hidden = true;
+  status.textContent = 'You are not in the room: the server does not let this page connect just now.';
 });
 socket.on('live:joined', (participant) => tileFor(participant));
 socket.on('live:frame', showFrame);

@@ -1,8 +1,10 @@
 // The moderator's page (SPEC §10, `GET /admin`) in Chromium: signing in with the admin
 // token (a wrong one refused in words, with nothing shown), the reported and newest clips,
-// Remove, Ban with purge, Lift, keeping itself current while open, a lost connection, the
-// token kept out of URLs, cookies and the log, a phone-sized screen, the keyboard alone,
-// and an axe-core audit.
+// Remove, Ban with purge (and with their network address, from the keyboard), Lift,
+// keeping itself current while open, a lost connection, the token kept out of URLs,
+// cookies and the log, a phone-sized screen, the keyboard alone, and an axe-core audit.
+// What an address ban does to the banned person's page, and the page after too many wrong
+// tokens (429), are in address-limits.test.mjs.
 //
 // Clips are sent by Node socket.io-client sockets (fast, and no camera needed) unless a
 // chat page must be the one that shows them.
@@ -188,13 +190,18 @@ browserTest('Ban with purge removes the author\'s clips everywhere and refuses t
   const url = await b.start({ args: MODERATED });
   const troll = await author(b, url, 'troll', 1);
   const bystander = await author(b, url, 'bystander', 2);
+  const banRequests = [];
   const spam = [];
   for (const text of ['spam one', 'spam two']) spam.push(await sendGoodClip(troll.socket, { message: text, frames: FRAMES }));
   const innocent = await sendGoodClip(bystander.socket, { message: 'hello', frames: FRAMES });
   const chat = await b.open('/', { name: 'reader' });
   await connected(chat);
   for (const clip of [...spam, innocent]) await clipFor(chat, clip.key).waitFor();
-  const page = await b.open('/admin');
+  const page = await b.open('/admin', {
+    prepare: (context) => context.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/admin/bans') banRequests.push(request.postDataJSON());
+    }),
+  });
   await page.locator('#sign-in').waitFor();
   await signIn(page);
 
@@ -206,9 +213,18 @@ browserTest('Ban with purge removes the author\'s clips everywhere and refuses t
   assert.match(await page.textContent('#ban-what'), /troll cannot send clips, go live or join calls until .* \(1 h from now\).*Their clips stay/);
   await page.check('#ban-purge');
   assert.match(await page.textContent('#ban-what'), /Every clip of theirs that has not expired yet is removed from every page now/);
+  // Their address: unchecked to begin with, and the consequence says what it would do. Not
+  // this time: it would close the reader's page too (address-limits.test.mjs shows that).
+  assert.equal(await page.isChecked('#ban-address'), false);
+  assert.match(await page.textContent('#ban-what'), /Their network address is not banned/);
+  await page.check('#ban-address');
+  assert.match(await page.textContent('#ban-what'), /Their network address is banned too: every connection from it, theirs or anyone else’s there, closes now, and new ones are refused until the ban ends\. The address itself is never shown/);
+  await page.uncheck('#ban-address');
+  assert.match(await page.textContent('#ban-what'), /Their network address is not banned/);
   await page.fill('#ban-reason', 'spam');
   await page.click('#ban-confirm');
   await told(page, /^Banned troll until .*\. 2 clips of theirs were removed\.$/);
+  assert.deepEqual(banRequests.map((body) => Object.hasOwn(body, 'address')), [false], 'no address asked for');
 
   for (const clip of spam) {
     await clipFor(chat, clip.key).waitFor({ state: 'detached' });
@@ -218,8 +234,9 @@ browserTest('Ban with purge removes the author\'s clips everywhere and refuses t
   const ban = page.locator(`#bans li.ban[data-key="${troll.welcome.you.id}"]`);
   await ban.waitFor();
   assert.match(await ban.textContent(), /troll.*Until .*Reason: spam/s);
+  assert.equal(await ban.locator('.ban-address').isHidden(), true, 'not marked as an address ban');
   const bans = await admin(url, TOKEN, 'GET', '/admin/bans');
-  assert.deepEqual(bans.json.map(({ user, reason }) => ({ user, reason })), [{ user: troll.welcome.you.id, reason: 'spam' }]);
+  assert.deepEqual(bans.json.map(({ user, reason, address }) => ({ user, reason, address })), [{ user: troll.welcome.you.id, reason: 'spam', address: false }]);
   assert.ok(bans.json[0].until > Date.now() + 50 * 60_000 && bans.json[0].until <= Date.now() + 60 * 60_000, 'for the hour chosen');
   const refused = await sendClip(troll.socket, { message: 'still here', frames: FRAMES });
   assert.equal(refused.reply.error?.code, 'banned');
@@ -356,7 +373,9 @@ browserTest('on a 390×844 screen every control is in view without scrolling sid
   });
   await reader.socket.timeout(10_000).emitWithAck('report', { key: long.key });
   const banned = await author(b, url, 'banned person with a long name too', 3);
-  await admin(url, TOKEN, 'POST', '/admin/bans', { user: banned.welcome.you.id, minutes: 525_600, reason: 'x'.repeat(120) });
+  // With their address, so that the list shows its mark too (it closes these sockets: they
+  // are done by now).
+  await admin(url, TOKEN, 'POST', '/admin/bans', { user: banned.welcome.you.id, minutes: 525_600, reason: 'x'.repeat(120), address: true });
 
   const page = await b.open('/admin', { viewport: PHONE });
   await page.locator('#sign-in').waitFor();
@@ -383,12 +402,17 @@ browserTest('on a 390×844 screen every control is in view without scrolling sid
   }
 });
 
-browserTest('the keyboard alone signs in, removes a clip, bans its author and lifts the ban', async (t, b) => {
+browserTest('the keyboard alone signs in, removes a clip, bans its author and their address and lifts the ban', async (t, b) => {
   const url = await b.start({ args: MODERATED });
   const writer = await author(b, url, 'writer', 1);
   const first = await sendGoodClip(writer.socket, { message: 'first', frames: FRAMES });
   const second = await sendGoodClip(writer.socket, { message: 'second', frames: FRAMES });
-  const page = await b.open('/admin');
+  const banRequests = [];
+  const page = await b.open('/admin', {
+    prepare: (context) => context.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/admin/bans') banRequests.push(request.postDataJSON());
+    }),
+  });
   await page.locator('#sign-in').waitFor();
 
   const focused = () => page.evaluate(() => {
@@ -434,18 +458,30 @@ browserTest('the keyboard alone signs in, removes a clip, bans its author and li
   await page.keyboard.press('Space');
   assert.equal(await page.isChecked('#ban-purge'), true);
   await page.keyboard.press('Tab');
+  assert.equal((await focused()).id, 'ban-address');
+  await page.keyboard.press('Space');
+  assert.equal(await page.isChecked('#ban-address'), true);
+  assert.match(await page.textContent('#ban-what'), /Their network address is banned too/);
+  await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
   assert.equal((await focused()).id, 'ban-confirm');
   await page.keyboard.press('Enter');
-  await told(page, /^Banned writer until .*\. 1 clip of theirs was removed\.$/);
+  // The writer is connected (from 127.0.0.1, as every client here is), so the server knows
+  // their address, and closes their connection.
+  await told(page, /^Banned writer until .*\. 1 clip of theirs was removed\. Their network address is banned too: its connections were closed\.$/);
+  assert.deepEqual(banRequests.map(({ purge, address }) => ({ purge, address })), [{ purge: true, address: true }]);
   await item(page, 'newest', first.key).waitFor({ state: 'detached' });
   const bans = (await admin(url, TOKEN, 'GET', '/admin/bans')).json;
-  assert.deepEqual(bans.map(({ user, reason }) => ({ user, reason })), [{ user: writer.welcome.you.id, reason: 'keyboard ban' }]);
+  assert.deepEqual(bans.map(({ user, reason, address }) => ({ user, reason, address })), [{ user: writer.welcome.you.id, reason: 'keyboard ban', address: true }]);
   assert.ok(bans[0].until <= Date.now() + 60 * 60_000, 'ArrowUp chose the hour before the day');
+  const ban = page.locator(`#bans li.ban[data-key="${writer.welcome.you.id}"]`);
+  assert.equal(await ban.locator('.ban-address').textContent(), 'Their network address too');
+  assert.equal(await ban.locator('.ban-address').isVisible(), true, 'marked as covering their address');
+  assert.ok(!(await page.content()).includes('127.0.0.1'), 'the address is nowhere in the page');
 
   await tabTo((at) => at.classes.includes('ban-lift'), 'Lift');
   await page.keyboard.press('Enter');
-  await told(page, 'Lifted the ban on writer');
+  await told(page, /^Lifted the ban on writer .*Their network address is no longer banned\.$/);
   await page.locator('#bans-empty').waitFor();
   assert.notEqual((await focused()).id, undefined, 'focus is somewhere sensible, not lost');
 
@@ -470,7 +506,9 @@ browserTest('an axe-core audit finds no WCAG 2.1 A or AA violation, signed out, 
   const reader = await author(b, url, 'reader', 2);
   const clip = await sendGoodClip(writer.socket, { message: 'audit me https://example.com', frames: FRAMES });
   await reader.socket.timeout(10_000).emitWithAck('report', { key: clip.key });
-  await admin(url, TOKEN, 'POST', '/admin/bans', { user: reader.welcome.you.id, minutes: 60, reason: 'for the audit' });
+  // With their address, so that its mark in the list is audited too (it closes these
+  // sockets: they are done by now).
+  await admin(url, TOKEN, 'POST', '/admin/bans', { user: reader.welcome.you.id, minutes: 60, reason: 'for the audit', address: true });
 
   for (const scheme of ['light', 'dark']) {
     // The audit is a script of its own, which the page's policy would rightly refuse. With
@@ -484,13 +522,14 @@ browserTest('an axe-core audit finds no WCAG 2.1 A or AA violation, signed out, 
     assert.deepEqual(await audit(page), [], `${scheme}: a wrong token`);
     await signIn(page);
     await item(page, 'reported', clip.key).waitFor();
-    await page.locator('#bans li.ban').waitFor();
+    await page.locator('#bans li.ban .ban-address').waitFor();
     await item(page, 'newest', clip.key).locator('.admin-remove').click();
     await page.click('#remove-cancel');
     await told(page, 'Nothing removed.');
     assert.deepEqual(await audit(page), [], `${scheme}: the lists and a message`);
     await item(page, 'newest', clip.key).locator('.admin-ban').click();
     await page.locator('#ban-dialog').waitFor();
+    await page.check('#ban-address');
     assert.deepEqual(await audit(page), [], `${scheme}: the ban dialog`);
     await page.keyboard.press('Escape');
     await item(page, 'newest', clip.key).locator('.admin-remove').click();
