@@ -30,6 +30,17 @@
 //         a clip answered `unavailable` within 5 s of Redis going down, every node
 //         recovered within 10 s of it coming back, the answers to a burst in flight when
 //         Redis is killed, and how late after `expires_at` a clip is gone (Redis's expiry).
+//   l.    one address flooding the feed from many sockets, each a fresh identity, against
+//         the per-address limits' defaults (SPEC §13): what an observer elsewhere sees, set
+//         against the bucket's own bound (half of 40 at once, 40 a minute after).
+//   m.    what the per-address limits cost: clip acks and accepted connections with the
+//         defaults on, against the same load with them off (0), on one node and on two nodes
+//         on Redis, interleaved; every sender from a loopback address of its own.
+//
+// Per-address limits (SPEC §13): a.–k. open up to 5,000 sockets and send hundreds of clips a
+// minute, all from 127.0.0.1 (behind nginx, from nginx's address), which the defaults (64
+// connections, 40 clips a minute an address) would refuse; so every server they start runs
+// with both limits off (0), and the tool says so once. l. and m. run with the defaults.
 //
 // Times the suites used to assert, and now only wait for, are measured here too, never
 // asserted: the live room's frame limit (d., a streamer sending five frames a second) and
@@ -39,13 +50,15 @@
 //   node tools/load.mjs            full run (the README's numbers)
 //   node tools/load.mjs --smoke    the smallest configuration, run in CI so it cannot rot
 //   node tools/load.mjs --only live   one phase: latency, throughput, live, memory, slowdisk,
-//                                     soak, call, cluster or outage (cluster needs
-//                                     redis-server and nginx; outage redis-server)
+//                                     soak, call, cluster, outage, flood or limits-cost
+//                                     (cluster needs redis-server and nginx; outage and
+//                                     limits-cost redis-server)
 //   node tools/load.mjs --bin PATH    another build, e.g. last release's, for a before/after
 // First: whatever the tool starts is stopped, and its folders removed, however it ends (a
 // phase that fails or runs out of time, Ctrl-C): see tests/lib/cleanup.mjs.
 import { ROOT } from '../tests/lib/cleanup.mjs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +97,11 @@ const FULL = {
   callRooms: 200, // h.: each with CALL_SIZE sockets
   callSeconds: 10, // h.: each call renegotiates once a second, at its own offset
   outageRounds: 3, // k.: Redis stopped and started again, and killed, this many times each
+  floodSockets: 50, // l.: from one address, each with a fresh identity (fewer than the cap, 64)
+  floodSeconds: 60, // l.
+  costClips: 200, // m.: clips timed on each server (and as many refused ones)
+  costConnections: 500, // m.: connections opened on each server in a round
+  costRounds: 10, // m.: rounds of connections, limits on and off alternating (short, so drift evens out)
 };
 const SMOKE = {
   receivers: 20, latencyClips: 10, throughputSeconds: 2, throughputInFlight: 4,
@@ -91,6 +109,7 @@ const SMOKE = {
   slowDiskSockets: 6, slowDiskSeconds: 8, slowDiskFsyncMs: 400,
   soakSockets: 8, soakSeconds: 10, soakTtls: ['3s'],
   callRooms: 5, callSeconds: 2, outageRounds: 1,
+  floodSockets: 20, floodSeconds: 8, costClips: 10, costConnections: 100, costRounds: 2,
 };
 const config = options.smoke ? SMOKE : FULL;
 // Every phase is cut off after this, whatever happens (the soak runs for longer on purpose).
@@ -110,9 +129,18 @@ const STOP_LIMIT_MS = 20_000;
 
 // ---- the server under test -------------------------------------------------------------
 
-async function startServer({ env = {}, args = [] } = {}) {
+// SPEC §13's per-address limits; a build from before them (`--bin`) has neither flag, and
+// then runs every phase as it is (l. shows what it lets through; m. has nothing to measure).
+const ADDRESS_LIMITS = (spawnSync(options.bin, ['--help'], { encoding: 'utf8' }).stdout ?? '').includes('--max-connections-per-address');
+const LIMITS_OFF = ADDRESS_LIMITS ? ['--max-connections-per-address', '0', '--clips-per-address-per-minute', '0'] : [];
+// The defaults l. and m. run with (SPEC §13).
+const CONNECTIONS_PER_ADDRESS = 64;
+const CLIPS_PER_ADDRESS_PER_MINUTE = 40;
+
+/** With `limits`, the per-address limits' defaults; without, both off (see the top). */
+async function startServer({ env = {}, args = [], limits = false } = {}) {
   const dataDir = mkdtempSync(join(ROOT, 'loopchat-load-'));
-  const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...args], {
+  const child = spawn(options.bin, ['--bind', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...(limits ? [] : LIMITS_OFF), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
@@ -189,23 +217,38 @@ async function histogramMedian(url, name) {
 // sockets spread over the nodes; a node alone ignores it.
 const RUN = Math.random().toString(36).slice(2, 8);
 
-async function connect(url, name) {
-  const socket = io(url, { transports: ['websocket'], auth: { name }, query: { lb: `${RUN}-${name}` }, forceNew: true, reconnection: false });
+/**
+ * A socket that got its `welcome`. `localAddress` picks the loopback address it comes from
+ * (any of 127.0.0.0/8; 127.0.0.1 by default), `token` its identity (SPEC §10; without
+ * one the server makes a fresh user id). A refused handshake rejects with the server's
+ * `connect_error` (its message is the code, e.g. `too_many_connections`).
+ */
+async function connect(url, name, { localAddress, token } = {}) {
+  const socket = io(url, {
+    transports: ['websocket'], auth: token ? { name, token } : { name }, query: { lb: `${RUN}-${name}` }, forceNew: true, reconnection: false,
+    ...(localAddress ? { localAddress } : {}),
+  });
   await new Promise((resolve, reject) => {
     socket.once('welcome', resolve);
-    socket.once('connect_error', reject);
+    socket.once('connect_error', (error) => {
+      socket.close();
+      reject(error);
+    });
   });
   return socket;
 }
 
-/** `count` sockets on `url`, or, given a list of URLs, spread over them in turn. */
-async function connectMany(url, count, prefix) {
+/**
+ * `count` sockets on `url`, or, given a list of URLs, spread over them in turn;
+ * `optionsOf(i)` gives the i-th socket's `connect` options.
+ */
+async function connectMany(url, count, prefix, optionsOf = () => ({})) {
   const urls = [url].flat();
   const sockets = [];
   // Batches keep the handshake burst from looking like a SYN flood to the kernel.
   for (let start = 0; start < count; start += 200) {
     const batch = Math.min(200, count - start);
-    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(urls[(start + i) % urls.length], `${prefix}${start + i}`))));
+    sockets.push(...await Promise.all(Array.from({ length: batch }, (_, i) => connect(urls[(start + i) % urls.length], `${prefix}${start + i}`, optionsOf(start + i)))));
   }
   return sockets;
 }
@@ -977,10 +1020,234 @@ async function outage() {
   }
 }
 
+// ---- l.: one address floods the feed (SPEC §13) -------------------------------------------
+
+/** A new browser's identity: a random token in base64url (SPEC §10: 22–64 characters). */
+const freshToken = () => randomBytes(24).toString('base64url');
+
+/** /metrics `loopchat_address_refusals_total` as `kind/code` → count; {} for a build without it. */
+async function addressRefusals(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts = {};
+  for (const [, labels, value] of text.matchAll(/^loopchat_address_refusals_total\{([^}]*)\} (\S+)$/gm)) {
+    const label = (name) => labels.match(new RegExp(`${name}="([^"]*)"`))?.[1];
+    counts[`${label('kind')}/${label('code')}`] = Number(value);
+  }
+  return counts;
+}
+
+/** `{ ok: 3, rate_limited: 7 }` as "ok 3, rate_limited 7". */
+const tally = (counts) => Object.entries(counts).map(([code, count]) => `${code} ${count}`).join(', ');
+
+/**
+ * A server of its own with the defaults; one observer on another address (127.0.0.2); then
+ * floodSockets sockets from 127.0.0.1, each a fresh identity, each sending the burst one
+ * socket may (5 clips) at once, then one clip every 4 s (one socket's rate) until
+ * floodSeconds are over. How many clips the observer saw, against the address bucket's
+ * bound: M/2 at once, then M a minute (M = 40).
+ */
+async function flood() {
+  const server = await startServer({ limits: true });
+  const sockets = [];
+  try {
+    const observer = await connect(server.url, 'flood-observer', { localAddress: '127.0.0.2' });
+    sockets.push(observer);
+    const seen = []; // arrival times of the clips at the observer
+    observer.on('message', () => seen.push(performance.now()));
+    const refusedConnections = { too_many_connections: 0 };
+    const flooders = [];
+    await Promise.all(Array.from({ length: config.floodSockets }, (_, i) => connect(server.url, `flood-${i}`, { localAddress: '127.0.0.1', token: freshToken() }).then(
+      (socket) => flooders.push(socket),
+      (error) => { refusedConnections[error.message] = (refusedConnections[error.message] ?? 0) + 1; },
+    )));
+    sockets.push(...flooders);
+    const acks = { ok: 0, rate_limited: 0, busy: 0 };
+    const pending = [];
+    const send = (socket) => pending.push(socket.timeout(30_000).emitWithAck('message', clip('flood')).then(
+      (reply) => (reply.ok ? 'ok' : reply.error?.code ?? 'unknown'),
+      () => 'no answer',
+    ).then((code) => { acks[code] = (acks[code] ?? 0) + 1; }));
+    const started = performance.now();
+    for (const socket of flooders) for (let i = 0; i < CLIPS_PER_SENDER; i += 1) send(socket);
+    // A little after each refill of one socket's bucket, so that what refuses is the address's.
+    for (let at = RATE_LIMIT_MS + 250; at < config.floodSeconds * 1000; at += RATE_LIMIT_MS) {
+      await sleep(Math.max(0, started + at - performance.now()));
+      for (const socket of flooders) send(socket);
+    }
+    await sleep(Math.max(0, started + config.floodSeconds * 1000 - performance.now()));
+    await Promise.all(pending);
+    // Every acked clip is on its way to the observer.
+    const deadline = performance.now() + 5000;
+    while (seen.length < acks.ok && performance.now() < deadline) await sleep(10);
+    const refusals = await addressRefusals(server.url);
+    const burstBound = Math.ceil(CLIPS_PER_ADDRESS_PER_MINUTE / 2);
+    const bound = burstBound + Math.floor((CLIPS_PER_ADDRESS_PER_MINUTE * config.floodSeconds) / 60);
+    const otherRefusals = Object.entries(refusedConnections).filter(([code]) => code !== 'too_many_connections');
+    return {
+      [`l. flood (${config.floodSockets} sockets, 1 address): clips at an observer elsewhere in the first 2 s (target ≤ ${burstBound})`]: String(seen.filter((at) => at - started <= 2000).length),
+      [`l. flood: clips at the observer in the whole ${config.floodSeconds} s (target ≤ ${bound})`]: String(seen.length),
+      [`l. flood: sockets refused too_many_connections (target 0: ${config.floodSockets} < ${CONNECTIONS_PER_ADDRESS})`]: String(refusedConnections.too_many_connections),
+      ...(otherRefusals.length ? { 'l. flood: sockets refused otherwise': tally(Object.fromEntries(otherRefusals)) } : {}),
+      [`l. flood: acks of the ${pending.length} clips sent`]: tally(acks),
+      'l. flood: of them refused by the address\'s bucket (/metrics)': String(refusals['message/rate_limited'] ?? 'none'),
+    };
+  } finally {
+    closeAll(sockets);
+    await server.stop();
+  }
+}
+
+// ---- m.: what the per-address limits cost (SPEC §13) ---------------------------------------
+
+let addressesTaken = 0;
+/**
+ * A loopback address no other socket of this run came from, 127.0.0.10 on (then 127.0.1.1,
+ * …): a client machine of its own, whose limits nothing else has used up.
+ */
+function freshAddress() {
+  const n = 9 + addressesTaken;
+  addressesTaken += 1;
+  return `127.0.${Math.floor(n / 254)}.${(n % 254) + 1}`;
+}
+
+// m.: a clip refused at once after the limits' checks (SPEC §5: 0 frames), so that its answer
+// is the checks and the round trip without the encoder and the store.
+const EMPTY_CLIP = { message: 'no frames', frames: [] };
+// m.: connections from one address in a round: half its cap (64), a quarter of its 2N a minute.
+const CONNECTIONS_PER_COST_ADDRESS = 32;
+
+/**
+ * One sender on `url` from a fresh address sends CLIPS_PER_SENDER of `payload` one after
+ * another; the ms of each answer `expected` go to `into.ms`, any other answer to
+ * `into.unexpected`.
+ */
+async function timeSender(url, payload, expected, into) {
+  const sender = await connect(url, `cost-${addressesTaken}`, { localAddress: freshAddress() });
+  for (let i = 0; i < CLIPS_PER_SENDER; i += 1) {
+    const sent = performance.now();
+    const reply = await sender.timeout(10_000).emitWithAck('message', payload).catch(() => ({ error: { code: 'no answer' } }));
+    const code = reply.ok ? 'ok' : reply.error?.code ?? 'unknown';
+    if (code === expected) into.ms.push(performance.now() - sent);
+    else into.unexpected[code] = (into.unexpected[code] ?? 0) + 1;
+  }
+  sender.close();
+}
+
+/**
+ * costClips clips and as many refused ones (EMPTY_CLIP) on each of `on` and `off` (a URL, or
+ * a list of nodes taken in turn), one sender at a time, the two targets alternating (and
+ * which goes first), so both see the machine in the same state.
+ */
+async function interleavedClips(on, off) {
+  const figures = () => ({ clip: { ms: [], unexpected: {} }, refused: { ms: [], unexpected: {} } });
+  const results = { on: figures(), off: figures() };
+  for (let round = 0; round < config.costClips / CLIPS_PER_SENDER; round += 1) {
+    for (const which of round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
+      const urls = [{ on, off }[which]].flat();
+      await timeSender(urls[round % urls.length], clip('cost'), 'ok', results[which].clip);
+      await timeSender(urls[round % urls.length], EMPTY_CLIP, 'bad_frame_count', results[which].refused);
+    }
+  }
+  return results;
+}
+
+/** costConnections sockets on `url`, CONNECTIONS_PER_COST_ADDRESS from each of fresh addresses; closed once timed. */
+async function connectionSeconds(url) {
+  const addresses = Array.from({ length: Math.ceil(config.costConnections / CONNECTIONS_PER_COST_ADDRESS) }, freshAddress);
+  const started = performance.now();
+  const sockets = await connectMany(url, config.costConnections, 'cost-connection-', (i) => ({ localAddress: addresses[i % addresses.length] }));
+  const seconds = (performance.now() - started) / 1000;
+  closeAll(sockets);
+  // The next round starts once the server has seen them all go.
+  await timeUntil(async () => (await connectionsOf(url)) === 0);
+  return seconds;
+}
+
+const p50p99 = (values) => [50, 99].map((p) => percentile(values, p).toFixed(2)).join(' / ');
+const shownRatio = (on, off) => [50, 99].map((p) => `${(percentile(on, p) / percentile(off, p)).toFixed(2)} ×`).join(' / ');
+
+/**
+ * The limits' defaults against both limits off (0), the same load on both, interleaved:
+ * clip acks and refused clips' answers on one node each, then on two nodes each on a Redis of
+ * their own (the sockets straight to the nodes, half on each: the limits' Redis round trips,
+ * not nginx's); and connections accepted a second by one node, rounds alternating.
+ */
+async function limitsCost() {
+  if (!ADDRESS_LIMITS) return { 'm. limits-cost': 'skipped: this build has no per-address limits (SPEC §13)' };
+  const figures = {};
+  const unexpected = { on: {}, off: {} };
+  const count = (which, { clip: clips, refused }) => {
+    for (const codes of [clips.unexpected, refused.unexpected]) {
+      for (const [code, n] of Object.entries(codes)) unexpected[which][code] = (unexpected[which][code] ?? 0) + n;
+    }
+  };
+  let refusedByLimits = 0;
+  const refusalsOf = async (url) => Object.values(await addressRefusals(url)).reduce((sum, n) => sum + n, 0);
+
+  const on = await startServer({ limits: true });
+  const off = await startServer();
+  try {
+    const single = await interleavedClips(on.url, off.url);
+    const seconds = { on: [], off: [] };
+    for (let round = 0; round < config.costRounds; round += 1) {
+      for (const which of round % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
+        seconds[which].push(await connectionSeconds({ on, off }[which].url));
+      }
+    }
+    const perSecond = (which) => (config.costRounds * config.costConnections) / seconds[which].reduce((sum, s) => sum + s, 0);
+    // Each round's on against its off, right beside it: the median is the machine's drift left out.
+    const connectionRatio = percentile(seconds.off.map((off, round) => off / seconds.on[round]), 50);
+    for (const which of ['on', 'off']) count(which, single[which]);
+    refusedByLimits += await refusalsOf(on.url);
+    Object.assign(figures, {
+      [`m. 1 node, limits on: clip ack p50 / p99 ms (${config.costClips} each way, interleaved)`]: p50p99(single.on.clip.ms),
+      'm. 1 node, limits on ÷ off: clip ack p50 / p99': shownRatio(single.on.clip.ms, single.off.clip.ms),
+      'm. 1 node, limits on: refused clip (0 frames) answer p50 / p99 ms': p50p99(single.on.refused.ms),
+      'm. 1 node, limits on ÷ off: refused clip answer p50 / p99': shownRatio(single.on.refused.ms, single.off.refused.ms),
+      [`m. 1 node, limits on: connections accepted/s (${config.costRounds} × ${config.costConnections}, ${CONNECTIONS_PER_COST_ADDRESS} an address)`]: perSecond('on'),
+      [`m. 1 node, limits on ÷ off: connections accepted/s, median of ${config.costRounds} rounds`]: `${connectionRatio.toFixed(2)} ×`,
+      'm. baseline: 1 node, limits off: clip ack p50 / p99 ms': p50p99(single.off.clip.ms),
+      'm. baseline: 1 node, limits off: refused clip answer p50 / p99 ms': p50p99(single.off.refused.ms),
+      'm. baseline: 1 node, limits off: connections accepted/s': perSecond('off'),
+    });
+  } finally {
+    await on.stop();
+    await off.stop();
+  }
+
+  // Each pair on a Redis of its own: one cluster with the limits, one without.
+  const redis = {};
+  const nodes = { on: [], off: [] };
+  try {
+    for (const which of ['on', 'off']) {
+      redis[which] = await startRedis();
+      for (let i = 0; i < 2; i += 1) nodes[which].push(await startServer({ args: ['--redis-url', redis[which].url], limits: which === 'on' }));
+    }
+    const pair = await interleavedClips(nodes.on.map((node) => node.url), nodes.off.map((node) => node.url));
+    for (const which of ['on', 'off']) count(which, pair[which]);
+    for (const node of nodes.on) refusedByLimits += await refusalsOf(node.url);
+    Object.assign(figures, {
+      'm. 2 nodes on Redis, limits on: clip ack p50 / p99 ms': p50p99(pair.on.clip.ms),
+      'm. 2 nodes on Redis, limits on ÷ off: clip ack p50 / p99': shownRatio(pair.on.clip.ms, pair.off.clip.ms),
+      'm. 2 nodes on Redis, limits on: refused clip answer p50 / p99 ms': p50p99(pair.on.refused.ms),
+      'm. 2 nodes on Redis, limits on ÷ off: refused clip answer p50 / p99': shownRatio(pair.on.refused.ms, pair.off.refused.ms),
+      'm. baseline: 2 nodes on Redis, limits off: clip ack p50 / p99 ms': p50p99(pair.off.clip.ms),
+      'm. baseline: 2 nodes on Redis, limits off: refused clip answer p50 / p99 ms': p50p99(pair.off.refused.ms),
+    });
+  } finally {
+    for (const node of [...nodes.on, ...nodes.off]) await node.stop();
+    for (const instance of Object.values(redis)) await instance.cleanup();
+  }
+  figures['m. refused by a limit on the limits-on servers (/metrics; should be 0)'] = String(refusedByLimits);
+  figures['m. other answers than expected, limits on / off (should be none)'] = `${tally(unexpected.on) || 'none'} / ${tally(unexpected.off) || 'none'}`;
+  return figures;
+}
+
 // ---- main --------------------------------------------------------------------------------
 
-// Phases that take (url, pid) share the one server started below; `slowdisk` and `soak`
-// start their own, and so does `cluster` (beside the shared one, its baseline).
+// Phases that take (url, pid) share the one server started below; `slowdisk`, `soak`,
+// `outage`, `flood` and `limits-cost` start their own, and so does `cluster` (beside the
+// shared one, its baseline).
 const phases = {
   latency: latencyAndFanOut,
   throughput,
@@ -991,7 +1258,11 @@ const phases = {
   call: callSignalling,
   cluster,
   outage,
+  flood,
+  'limits-cost': limitsCost,
 };
+// The phases whose servers run with the per-address limits on; every other one's are off.
+const LIMITED_PHASES = ['flood', 'limits-cost'];
 
 const server = await startServer();
 const results = {};
@@ -1013,6 +1284,11 @@ try {
 
 const width = Math.max(...Object.keys(results).map((k) => k.length));
 console.log(`loopchat load (${options.smoke ? 'smoke' : 'full'} configuration: ${JSON.stringify(config)})`);
+if (!ADDRESS_LIMITS) {
+  console.log('this build has no per-address limits (SPEC §13): l. shows what one address gets through without them, m. is skipped');
+} else if (Object.keys(phases).some((name) => !LIMITED_PHASES.includes(name) && (!options.only || options.only === name))) {
+  console.log(`per-address limits (SPEC §13) off on every server of a.–k. (${LIMITS_OFF.join(' ')}): they open up to 5,000 sockets and send hundreds of clips a minute from 127.0.0.1 alone, which the defaults (${CONNECTIONS_PER_ADDRESS} connections, ${CLIPS_PER_ADDRESS_PER_MINUTE} clips a minute an address) would refuse; l. and m. run with the defaults`);
+}
 for (const [name, value] of Object.entries(results)) {
   const shown = typeof value === 'number' ? value.toFixed(value < 10 ? 2 : 1) : value;
   console.log(`${name.padEnd(width)}  ${shown}`);
