@@ -3,8 +3,6 @@
 //! script, and while Redis cannot be reached each node still limits its own sockets.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,64 +11,11 @@ use tokio_util::sync::CancellationToken;
 use super::key::AddressKey;
 use super::local::LocalLimits;
 use super::redis::RedisLimits;
+pub use super::rules::{ConnectionRefused, Settings};
 use crate::identity::UserId;
 
-/// The window of new connections: at most twice the open cap in any minute.
-pub const CONNECTION_WINDOW: Duration = Duration::from_secs(60);
-/// Failed sign-ins to the moderation API an address may make in [`ADMIN_WINDOW`]…
-pub const ADMIN_FAILURES: u32 = 10;
-/// …counted from the first; past them, it waits for the window to end.
-pub const ADMIN_WINDOW: Duration = Duration::from_secs(60);
 /// How often a node tells the others its open connections, and forgets idle addresses.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
-
-/// The limits as configured; `None` where 0 turned one off.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub max_connections: Option<NonZeroU32>,
-    pub clips_per_minute: Option<NonZeroU32>,
-}
-
-impl Settings {
-    pub fn new(max_connections: u32, clips_per_minute: u32) -> Self {
-        Self {
-            max_connections: NonZeroU32::new(max_connections),
-            clips_per_minute: NonZeroU32::new(clips_per_minute),
-        }
-    }
-
-    /// New connections an address may open in [`CONNECTION_WINDOW`]: room to reconnect
-    /// every tab once, not to churn.
-    pub fn new_connections(cap: NonZeroU32) -> u32 {
-        cap.get().saturating_mul(2)
-    }
-
-    /// The clip (and report) bucket: half the minute's clips at once, refilled at the
-    /// minute's rate. `None`: no limit.
-    pub fn bucket(&self) -> Option<(NonZeroU32, Duration)> {
-        let per_minute = self.clips_per_minute?;
-        let burst = NonZeroU32::new(per_minute.get().div_ceil(2)).unwrap_or(NonZeroU32::MIN);
-        Some((burst, Duration::from_secs(60) / per_minute.get()))
-    }
-}
-
-/// Why a connection was refused in its handshake; what the client reads as
-/// `connect_error`'s `err.message` (socketioxide sends a middleware's error as its
-/// `Display`, and nothing else).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionRefused {
-    TooManyConnections,
-    Banned,
-}
-
-impl fmt::Display for ConnectionRefused {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
-            Self::TooManyConnections => "too_many_connections",
-            Self::Banned => "banned",
-        })
-    }
-}
 
 /// Every limit per address; cheap to clone, every clone counts the same.
 #[derive(Clone)]
@@ -266,6 +211,8 @@ impl AddressLimits {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::key::AddressKey;
-use super::limits::{ADMIN_FAILURES, ADMIN_WINDOW, CONNECTION_WINDOW, ConnectionRefused, Settings};
+use super::rules::{ADMIN_FAILURES, ADMIN_WINDOW, CONNECTION_WINDOW, ConnectionRefused, Settings};
 
 /// One address's connections and failed sign-ins.
 #[derive(Default)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use redis::{RedisResult, Script};
 
 use super::key::AddressKey;
-use super::limits::{ADMIN_FAILURES, ADMIN_WINDOW, CONNECTION_WINDOW, Settings};
+use super::rules::{ADMIN_FAILURES, ADMIN_WINDOW, CONNECTION_WINDOW, Settings};
 use crate::clip::now_ms;
 use crate::cluster::Cluster;
 use crate::cluster::nodes::{NODE_TIMEOUT_MS, NODES};
